@@ -1,0 +1,5 @@
+import sys
+
+from ocrkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""The ``ocrkit`` command line.
+
+Each module in :mod:`ocrkit.cli.commands` adds one subcommand through a ``register(subparsers)``
+function and sets ``func`` on its parser; this module only discovers and dispatches them, so a new
+subcommand is a new file and nothing else. Command modules import heavy libraries (torch, the
+models) inside their ``run`` functions so that ``ocrkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from ocrkit import __version__
+from ocrkit.cli import commands
+
+
+class CliError(Exception):
+    """An error the user can fix; printed as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocrkit",
+        description="Scene text recognition and text anchoring toolkit.",
+        epilog="Run 'ocrkit COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"ocrkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, FileNotFoundError, KeyError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"ocrkit {args.command}: error: {message}", file=sys.stderr)
+        if args.verbose:
+            raise
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``ocrkit`` subcommand; each defines ``register(subparsers)``."""

@@ -1,0 +1,76 @@
+"""STR metrics: word accuracy, 1-NED and mean confidence, per set and combined.
+
+NED follows the common definition (PARSeq, OpenOCR): edit distance divided by the longer of the
+two strings, 0 when both are empty. Reports give accuracy and 1-NED in percent. The combined
+figure is sample-weighted: every sample of every set counts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Levenshtein
+
+
+def edit_distance(a: str, b: str) -> int:
+    return Levenshtein.distance(a, b)
+
+
+def normalized_edit_distance(prediction: str, target: str) -> float:
+    longest = max(len(prediction), len(target))
+    return edit_distance(prediction, target) / longest if longest else 0.0
+
+
+@dataclass
+class SetMetrics:
+    """Running totals for one evaluation set."""
+
+    name: str
+    samples: int = 0
+    correct: int = 0
+    ned_sum: float = 0.0
+    confidence_sum: float = 0.0
+
+    def update(self, prediction: str, target: str, confidence: float = 1.0) -> bool:
+        """Add one sample (both strings already normalized); return whether it was correct."""
+        ok = prediction == target
+        self.samples += 1
+        self.correct += int(ok)
+        self.ned_sum += normalized_edit_distance(prediction, target)
+        self.confidence_sum += confidence
+        return ok
+
+    @property
+    def accuracy(self) -> float:
+        """Word accuracy in percent."""
+        return 100.0 * self.correct / self.samples if self.samples else 0.0
+
+    @property
+    def one_minus_ned(self) -> float:
+        """1 - mean NED, in percent."""
+        return 100.0 * (1.0 - self.ned_sum / self.samples) if self.samples else 0.0
+
+    @property
+    def mean_confidence(self) -> float:
+        return self.confidence_sum / self.samples if self.samples else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "samples": self.samples,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4),
+            "ned": round(self.one_minus_ned, 4),
+            "confidence": round(self.mean_confidence, 6),
+        }
+
+
+def combine(sets: Iterable[SetMetrics], name: str = "combined") -> SetMetrics:
+    """Sample-weighted union of several sets."""
+    total = SetMetrics(name)
+    for s in sets:
+        total.samples += s.samples
+        total.correct += s.correct
+        total.ned_sum += s.ned_sum
+        total.confidence_sum += s.confidence_sum
+    return total

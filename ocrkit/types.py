@@ -1,0 +1,43 @@
+"""Plain data types shared across ocrkit: samples, predictions and the predictor protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class Sample:
+    """One word image: RGB ``uint8`` array (H, W, 3), its label (None when unlabeled) and a key.
+
+    ``key`` identifies the sample in its source (a path relative to the set, an LMDB index) so
+    predictions and reports can point back at it.
+    """
+
+    image: np.ndarray
+    label: str | None
+    key: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Prediction:
+    """A recognizer's answer for one image."""
+
+    text: str
+    confidence: float = 1.0
+    char_confidences: list[float] = field(default_factory=list)
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Anything that reads a batch of RGB ``uint8`` images into predictions.
+
+    Recognizers, predictions files, external OCR engines and test stubs all meet the evaluator
+    through this one method.
+    """
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Prediction]: ...
