@@ -1,0 +1,181 @@
+"""Score a predictor or a predictions file on one or more STR sets under a named protocol."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ocrkit.eval.perturb import split_by_area
+from ocrkit.eval.report import EvalReport, SampleResult
+from ocrkit.text.metrics import SetMetrics, normalized_edit_distance
+from ocrkit.text.protocols import LabelProtocol, get_protocol
+from ocrkit.types import Predictor, Sample
+from ocrkit.utils.progress import progress
+
+
+def evaluate(
+    predictor: Predictor,
+    datasets: Mapping[str, object],
+    protocol: str | LabelProtocol = "parseq36",
+    batch_size: int = 64,
+    source: str = "",
+) -> EvalReport:
+    """Run ``predictor`` over every set and score it.
+
+    Each dataset yields :class:`~ocrkit.types.Sample` (or ``None`` for an unreadable image,
+    which is counted and skipped). Labels go through ``protocol.normalize_label``; dropped labels
+    are counted by reason, never scored.
+    """
+    protocol = get_protocol(protocol)
+    report = _new_report(protocol, datasets, source)
+    for name, dataset in datasets.items():
+        metrics = report.sets[name]
+        for batch in _batches(dataset, batch_size, desc=f"eval {name}"):
+            kept: list[tuple[Sample, str]] = []
+            for sample in batch:
+                if sample is None:
+                    report.skipped[name] += 1
+                    continue
+                target, reason = protocol.normalize_label(sample.label)
+                if target is None:
+                    report.dropped[name][reason] += 1
+                    continue
+                kept.append((sample, target))
+            if not kept:
+                continue
+            predictions = predictor.predict([s.image for s, _ in kept])
+            for (sample, target), pred in zip(kept, predictions):
+                _score(
+                    report,
+                    metrics,
+                    protocol,
+                    sample.key,
+                    sample.label,
+                    target,
+                    pred.text,
+                    pred.confidence,
+                )
+    return report
+
+
+def evaluate_predictions(
+    predictions: Mapping[str, Mapping[str, tuple[str, float]]],
+    datasets: Mapping[str, object],
+    protocol: str | LabelProtocol = "parseq36",
+    source: str = "",
+) -> EvalReport:
+    """Score predictions ``{set name: {key: (text, confidence)}}`` against each set's labels.
+
+    Keys are the sample keys of a set (image paths relative to the set directory). A sample
+    without a prediction scores as an empty prediction and is counted as missing.
+    """
+    protocol = get_protocol(protocol)
+    report = _new_report(protocol, datasets, source)
+    for name, dataset in datasets.items():
+        metrics = report.sets[name]
+        set_predictions = predictions.get(name, {})
+        for key, label in iter_labels(dataset):
+            target, reason = protocol.normalize_label(label)
+            if target is None:
+                report.dropped[name][reason] += 1
+                continue
+            if key not in set_predictions:
+                report.missing[name] += 1
+            text, confidence = set_predictions.get(key, ("", 0.0))
+            _score(report, metrics, protocol, key, label, target, text, confidence)
+    return report
+
+
+def iter_labels(dataset) -> Iterator[tuple[str, str | None]]:
+    """``(key, label)`` of every sample, without decoding images where the dataset allows."""
+    for i in range(len(dataset)):
+        item = _label_and_key(dataset, i)
+        if item is not None:
+            yield item[1], item[0]
+
+
+def _label_and_key(dataset, i: int) -> tuple[str | None, str] | None:
+    reader = getattr(dataset, "label_and_key", None)
+    if reader is not None:
+        return reader(i)
+    sample = dataset[i]
+    return None if sample is None else (sample.label, sample.key)
+
+
+class Subset:
+    """The samples of ``dataset`` at ``indices`` (label filtering counts stay with the parent)."""
+
+    def __init__(self, dataset, indices: Sequence[int]) -> None:
+        self.dataset, self.indices = dataset, list(indices)
+        self.dropped: Counter = Counter()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]]
+
+    def label_and_key(self, i: int) -> tuple[str | None, str]:
+        return _label_and_key(self.dataset, self.indices[i])
+
+
+def area_split(dataset) -> dict[str, list[int]]:
+    """Indices of the ``small`` and ``large`` halves of a set by original image area."""
+    areas, indices = [], []
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        if sample is None:
+            continue
+        image = np.asarray(sample.image)
+        areas.append(int(image.shape[0] * image.shape[1]))
+        indices.append(i)
+    small, large = split_by_area(areas)
+    return {"small": [indices[i] for i in small], "large": [indices[i] for i in large]}
+
+
+def _score(
+    report: EvalReport,
+    metrics: SetMetrics,
+    protocol: LabelProtocol,
+    key: str,
+    label: str | None,
+    target: str,
+    text: str,
+    confidence: float,
+) -> None:
+    normalized = protocol.normalize_prediction(text)
+    correct = metrics.update(normalized, target, confidence)
+    report.samples.append(
+        SampleResult(
+            set=metrics.name,
+            key=key,
+            label=label or "",
+            prediction=text,
+            target=target,
+            normalized_prediction=normalized,
+            correct=correct,
+            ned=normalized_edit_distance(normalized, target),
+            confidence=confidence,
+        )
+    )
+
+
+def _new_report(protocol: LabelProtocol, datasets: Mapping[str, object], source: str) -> EvalReport:
+    report = EvalReport(
+        protocol=protocol.name, protocol_description=protocol.describe(), source=source
+    )
+    for name, dataset in datasets.items():
+        report.sets[name] = SetMetrics(name)
+        report.dropped[name] = Counter(getattr(dataset, "dropped", {}) or {})
+    return report
+
+
+def _batches(dataset, batch_size: int, desc: str) -> Iterator[Sequence[Sample | None]]:
+    n = len(dataset)
+    with progress(total=n, desc=desc, unit="img") as bar:
+        for start in range(0, n, batch_size):
+            batch = [dataset[i] for i in range(start, min(n, start + batch_size))]
+            bar.update(len(batch))
+            yield batch

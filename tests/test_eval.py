@@ -1,0 +1,157 @@
+"""Evaluator, reports and perturbations on hand-computed cases."""
+
+import json
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+
+from ocrkit.cli import main
+from ocrkit.eval import (
+    PerturbedPredictor,
+    area_split,
+    evaluate,
+    evaluate_predictions,
+    shrink_pad,
+    split_by_area,
+)
+from ocrkit.types import Prediction, Sample
+
+
+class ListSet:
+    """An in-memory set: images of given sizes with labels; ``None`` stands for a corrupt image."""
+
+    def __init__(self, items):
+        self.items = items
+        self.dropped = Counter()
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        item = self.items[i]
+        if item is None:
+            return None
+        (h, w), label = item
+        return Sample(np.full((h, w, 3), i, np.uint8), label, f"images/{i}.jpg")
+
+
+class KeyedPredictor:
+    """Answers from a table indexed by the image's fill value (its index in the set)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.seen_shapes = []
+
+    def predict(self, images):
+        self.seen_shapes.extend(im.shape for im in images)
+        return [Prediction(*self.answers[int(im.max())]) for im in images]
+
+
+def test_evaluate_hand_computed_with_skips_and_drops():
+    data = ListSet(
+        [
+            ((10, 40), "Hello"),  # predicted "HELLO!" -> correct under parseq36
+            ((10, 40), "world"),  # predicted "word" -> wrong, NED 1/5
+            None,  # corrupt image: skipped, counted
+            ((10, 40), "x" * 30),  # too long: dropped before prediction
+            ((10, 40), "..."),  # empty after normalization: dropped
+        ]
+    )
+    predictor = KeyedPredictor({0: ("HELLO!", 0.8), 1: ("word", 0.4)})
+    report = evaluate(predictor, {"toy": data}, "parseq36", batch_size=2)
+    m = report.sets["toy"]
+    assert (m.samples, m.correct) == (2, 1)
+    assert m.accuracy == pytest.approx(50.0)
+    assert m.one_minus_ned == pytest.approx(100 * (1 - 0.2 / 2))
+    assert m.mean_confidence == pytest.approx(0.6)
+    assert report.skipped["toy"] == 1
+    assert report.dropped["toy"] == Counter({"too_long": 1, "empty_after_normalization": 1})
+    d = report.to_dict()
+    assert d["protocol"] == "parseq36"
+    assert d["sets"]["toy"]["accuracy"] == pytest.approx(50.0)
+    assert d["combined"]["samples"] == 2
+    table = report.format_table()
+    assert "parseq36" in table and "1 unreadable images skipped" in table
+    # the same predictions under the case-sensitive protocol: "HELLO" != "Hello"
+    cased = evaluate(predictor, {"toy": data}, "cased62")
+    assert cased.sets["toy"].correct == 0
+
+
+def test_evaluate_predictions_missing_counts_as_empty():
+    data = ListSet([((8, 8), "abc"), ((8, 8), "de")])
+    preds = {"toy": {"images/0.jpg": ("ABC", 1.0)}}
+    report = evaluate_predictions(preds, {"toy": data}, "parseq36")
+    assert report.sets["toy"].correct == 1
+    assert report.missing["toy"] == 1
+    assert report.sets["toy"].one_minus_ned == pytest.approx(50.0)
+
+
+def test_split_by_area_and_subset_scoring():
+    assert split_by_area([50, 10, 30, 20]) == ([1, 3], [0, 2])
+    assert split_by_area([5, 5, 5]) == ([0], [1, 2])
+    data = ListSet([((10, 10), "a"), ((20, 20), "b"), ((5, 5), "c"), ((30, 30), "d")])
+    halves = area_split(data)
+    assert halves == {"small": [0, 2], "large": [1, 3]}
+
+
+def test_shrink_pad_geometry():
+    image = np.full((32, 128, 3), 200, np.uint8)
+    out = shrink_pad(image, 0.5)
+    assert out.shape == image.shape
+    ys, xs = np.nonzero(out[..., 0])
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (8, 23, 32, 95)
+    top = shrink_pad(image, 0.5, anchor="topleft")
+    assert top[:16, :64].min() == 200 and top[16:].max() == 0 and top[:, 64:].max() == 0
+    with pytest.raises(ValueError):
+        shrink_pad(image, 0.0)
+
+
+def test_perturbed_predictor_sees_shrunk_images():
+    inner = KeyedPredictor({0: ("a", 1.0)})
+    PerturbedPredictor(inner, lambda im: cv2.resize(im, (4, 2))).predict([np.zeros((8, 8, 3))])
+    assert inner.seen_shapes == [(2, 4, 3)]
+
+
+def _write_set(root, labels):
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i, label in enumerate(labels, 1):
+        cv2.imwrite(str(root / "images" / f"{i}.png"), np.full((16, 16 * i, 3), 255, np.uint8))
+        lines.append(f"images/{i}.png\t{label}")
+    (root / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_cli_eval_predictions_contract(tmp_path, capsys):
+    """The documented contract: --predictions PRED.tsv --data DIR... --protocol --json OUT."""
+    _write_set(tmp_path / "setA", ["Apple", "Pear", "plum"])
+    _write_set(tmp_path / "setB", ["Kiwi"])
+    pred = tmp_path / "pred.tsv"
+    pred.write_text("setA/images/1.png\tAPPLE\nsetA/images/2.png\tpeer\tbad\n", encoding="utf-8")
+    # a malformed confidence is a clear error (exit 1), not a traceback
+    assert main(["eval", "--predictions", str(pred), "--data", str(tmp_path / "setA")]) == 1
+    pred.write_text(
+        "setA/images/1.png\tAPPLE\nsetA/images/2.png\tpeer\nsetA/images/3.png\tplum\t0.5\n"
+        f"{tmp_path / 'setB' / 'images' / '1.png'}\tkiwi\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.json"
+    rc = main(
+        ["eval", "--predictions", str(pred), "--data", str(tmp_path / "setA"),
+         str(tmp_path / "setB"), "--protocol", "parseq36", "--json", str(out),
+         "--samples", str(tmp_path / "s.tsv"), "--split-by-area"]
+    )  # fmt: skip
+    assert rc == 0
+    result = json.loads(out.read_text())
+    assert result["protocol"] == "parseq36"
+    assert result["sets"]["setA"]["samples"] == 3
+    assert result["sets"]["setA"]["accuracy"] == pytest.approx(200 / 3, abs=1e-3)
+    assert result["sets"]["setA"]["ned"] == pytest.approx(100 * (1 - 0.25 / 3), abs=1e-3)
+    assert result["sets"]["setB"]["accuracy"] == 100.0
+    assert result["combined"]["samples"] == 4 and result["combined"]["correct"] == 3
+    # area halves of setA: image 1 (smallest) is small; images 2, 3 large
+    assert result["sets"]["setA:small"]["samples"] == 1
+    assert result["sets"]["setA:large"]["correct"] == 1
+    assert "parseq36" in capsys.readouterr().out
+    assert len((tmp_path / "s.tsv").read_text().splitlines()) == 1 + 3 + 1 + 1 + 2
