@@ -10,7 +10,7 @@ $(STAMP): setup.cfg pyproject.toml requirements/torch.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/torch.txt
-	$(PY) -m pip install -q -r requirements/torch.txt -e '.[dev,vlm,onnx,external,tensorboard]'
+	$(PY) -m pip install -q -r requirements/torch.txt -e '.[dev,vlm,onnx,external,tensorboard,cjk]'
 	touch $(STAMP)
 
 install: $(STAMP)

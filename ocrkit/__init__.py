@@ -5,4 +5,11 @@ from ocrkit.types import Prediction, Predictor, Sample
 
 __version__ = "0.1.0"
 
-__all__ = ["Prediction", "Predictor", "Registry", "Sample", "__version__"]
+__all__ = ["Prediction", "Predictor", "Registry", "Sample", "__version__", "load_recognizer"]
+
+
+def load_recognizer(path: str | None = None, device: str | None = None) -> "Recognizer":  # noqa: F821
+    """Load a recognizer folder (see :func:`ocrkit.models.load_recognizer`); imports torch lazily."""
+    from ocrkit.models.recognizer import load_recognizer as _load
+
+    return _load(path, device=device)

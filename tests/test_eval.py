@@ -154,4 +154,6 @@ def test_cli_eval_predictions_contract(tmp_path, capsys):
     assert result["sets"]["setA:small"]["samples"] == 1
     assert result["sets"]["setA:large"]["correct"] == 1
     assert "parseq36" in capsys.readouterr().out
-    assert len((tmp_path / "s.tsv").read_text().splitlines()) == 1 + 3 + 1 + 1 + 2
+    assert (
+        len((tmp_path / "s.tsv").read_text().splitlines()) == 1 + 3 + 1 + 1 + 2 + 1
+    )  # header, A, B, A:small, A:large, B:large

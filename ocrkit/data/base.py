@@ -91,6 +91,10 @@ class StrDataset(Dataset):
             return None, DROP_EMPTY
         return raw, None
 
+    def _key(self, j: int) -> str:
+        """The key of raw entry ``j`` (shown in warnings and reports)."""
+        return str(j)
+
     def _load(self, j: int) -> tuple[RawImage, str | None, str]:
         """Raw entry ``j``: (encoded bytes or RGB uint8 array, raw label, key). May raise
         :class:`CorruptImageError` or ``OSError``; both are counted and skipped."""
@@ -110,6 +114,11 @@ class StrDataset(Dataset):
         """The kept (normalized) labels, in dataset order."""
         return self._labels
 
+    @property
+    def keys(self) -> list[str]:
+        """The keys of the kept samples, in dataset order (no image is decoded)."""
+        return [self._key(int(j)) for j in self._indices]
+
     def raw_index(self, i: int) -> int:
         """The source entry behind dataset index ``i`` (after filtering)."""
         return int(self._indices[i])
@@ -121,7 +130,7 @@ class StrDataset(Dataset):
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} samples")
         j = int(self._indices[i])
-        key = str(j)
+        key = self._key(j)
         try:
             raw, _, key = self._load(j)
             image = decode_image(raw) if isinstance(raw, bytes | bytearray | memoryview) else raw
@@ -189,6 +198,10 @@ class ConcatStrDataset(ConcatDataset):
         return [label for d in self.datasets for label in d.labels]
 
     @property
+    def keys(self) -> list[str]:
+        return [key for d in self.datasets for key in d.keys]
+
+    @property
     def dropped(self) -> Counter[str]:
         return sum((d.dropped for d in self.datasets), Counter())
 
@@ -247,6 +260,11 @@ class SubsetStrDataset(Dataset):
     def labels(self) -> list[str | None]:
         labels = self.dataset.labels
         return [labels[i] for i in self.indices]
+
+    @property
+    def keys(self) -> list[str]:
+        keys = self.dataset.keys
+        return [keys[i] for i in self.indices]
 
     @property
     def skipped(self) -> int:

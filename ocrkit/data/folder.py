@@ -43,6 +43,9 @@ class ListDataset(StrDataset):
         self.raw_labels = [label for _, label in entries]
         self._init_labels(self.raw_labels)
 
+    def _key(self, j: int) -> str:
+        return self.paths[j]
+
     def _load(self, j: int) -> tuple[RawImage, str | None, str]:
         rel = self.paths[j]
         return (self.root / rel).read_bytes(), self.raw_labels[j], rel

@@ -6,6 +6,7 @@ Keys: ``num-samples`` (decimal count), ``image-%09d`` (encoded image bytes) and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -41,11 +42,35 @@ def _open_env(path: Path) -> lmdb.Environment:
     )
 
 
+# LMDB allows one open environment per file and process, so readers share one handle per
+# data file, keyed like py-lmdb does by (device, inode). A forked worker inherits the parent's
+# handles, which it must not use: it closes them and opens its own.
+_ENVS: dict[tuple[int, int], lmdb.Environment] = {}
+_ENVS_PID = os.getpid()
+
+
+def shared_env(path: Path) -> lmdb.Environment:
+    """The read-only environment of LMDB folder ``path`` for this process (opened once)."""
+    global _ENVS_PID
+    if os.getpid() != _ENVS_PID:
+        for env in _ENVS.values():
+            with contextlib.suppress(lmdb.Error):
+                env.close()
+        _ENVS.clear()
+        _ENVS_PID = os.getpid()
+    stat = os.stat(path / "data.mdb")
+    key = (stat.st_dev, stat.st_ino)
+    env = _ENVS.get(key)
+    if env is None:
+        env = _ENVS[key] = _open_env(path)
+    return env
+
+
 class LmdbDataset(StrDataset):
     """Samples from an STR-layout LMDB folder (``data.mdb``).
 
     The environment is opened lazily once per process (read-only, no lock, no readahead) and is
-    never pickled, so the dataset is safe to hand to DataLoader workers.
+    never stored on the dataset, so the dataset pickles and is safe in DataLoader workers.
     """
 
     def __init__(self, path: str | Path, **kwargs: Any) -> None:
@@ -57,43 +82,28 @@ class LmdbDataset(StrDataset):
         kwargs.setdefault("name", path.name)
         super().__init__(**kwargs)
         self.path = path
-        self._env: lmdb.Environment | None = None
-        self._pid: int | None = None
-        env = _open_env(path)
-        try:
-            with env.begin() as txn:
-                count = txn.get(NUM_SAMPLES_KEY)
-                if count is None:
-                    raise ValueError(f"{path}: LMDB has no 'num-samples' key; not the STR layout")
-                n = int(count.decode())
-                if self.unlabeled:
-                    self._init_labels(n)
-                else:
-                    labels = [_decode_label(txn.get(label_key(j + 1))) for j in range(n)]
-                    self._init_labels(labels)
-        finally:
-            env.close()
+        with shared_env(path).begin() as txn:
+            count = txn.get(NUM_SAMPLES_KEY)
+            if count is None:
+                raise ValueError(f"{path}: LMDB has no 'num-samples' key; not the STR layout")
+            n = int(count.decode())
+            if self.unlabeled:
+                self._init_labels(n)
+            else:
+                labels = [_decode_label(txn.get(label_key(j + 1))) for j in range(n)]
+                self._init_labels(labels)
 
-    def _get_env(self) -> lmdb.Environment:
-        if self._env is None or self._pid != os.getpid():
-            self._env = _open_env(self.path)
-            self._pid = os.getpid()
-        return self._env
+    def _key(self, j: int) -> str:
+        return str(j + 1)
 
     def _load(self, j: int) -> tuple[RawImage, str | None, str]:
         index = j + 1
-        with self._get_env().begin(buffers=False) as txn:
+        with shared_env(self.path).begin() as txn:
             data = txn.get(image_key(index))
             label = _decode_label(txn.get(label_key(index)))
         if data is None:
             raise OSError(f"LMDB {self.path} has no key {image_key(index).decode()}")
         return data, label, str(index)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_env"] = None
-        state["_pid"] = None
-        return state
 
 
 def _decode_label(value: bytes | None) -> str | None:
@@ -119,7 +129,9 @@ def write_lmdb(
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+        raise FileExistsError(
+            f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -169,7 +181,9 @@ def _write_env(
             elif isinstance(image, bytes | bytearray | memoryview):
                 data = bytes(image)
             else:
-                raise TypeError(f"sample {count}: image must be bytes or ndarray, got {type(image)}")
+                raise TypeError(
+                    f"sample {count}: image must be bytes or ndarray, got {type(image)}"
+                )
             pending.append((image_key(count), data))
             if label is not None:
                 pending.append((label_key(count), label.encode("utf-8")))

@@ -38,13 +38,16 @@ def quad_size(points: Sequence[Sequence[float]] | np.ndarray) -> tuple[int, int]
 
 
 def crop_quad(
-    image: np.ndarray, points: Sequence[Sequence[float]] | np.ndarray, interpolation: int = cv2.INTER_CUBIC
+    image: np.ndarray,
+    points: Sequence[Sequence[float]] | np.ndarray,
+    interpolation: int = cv2.INTER_CUBIC,
 ) -> np.ndarray:
     """Rectify the quadrilateral ``points`` (tl, tr, br, bl in reading order) of ``image``.
 
-    The output is ``quad_size(points)`` (width x height); an axis-aligned box with corners at
-    integer pixel edges ``[x0, x1) x [y0, y1)`` gives exactly ``image[y0:y1, x0:x1]``.
-    As in PaddleOCR's ``get_rotate_crop_image``: perspective warp with replicated borders.
+    The output is ``quad_size(points)`` (width x height). Points are pixel-edge coordinates, so
+    the box ``[x0, x1) x [y0, y1)`` gives exactly ``image[y0:y1, x0:x1]`` and a quad rotated by
+    90 degrees gives exactly the rotated pixels. As PaddleOCR's ``get_rotate_crop_image``:
+    perspective warp with replicated borders, no rotation of tall crops.
     """
     src = np.asarray(points, dtype=np.float32)
     if src.size != 8:
@@ -54,7 +57,8 @@ def crop_quad(
     if width < 1 or height < 1:
         raise ValueError(f"degenerate quad {src.tolist()} (size {width}x{height})")
     dst = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
-    matrix = cv2.getPerspectiveTransform(src, dst)
+    # points are pixel-edge coordinates, OpenCV samples at pixel centres: shift both by -0.5
+    matrix = cv2.getPerspectiveTransform(src - 0.5, dst - 0.5)
     return cv2.warpPerspective(
         image, matrix, (width, height), flags=interpolation, borderMode=cv2.BORDER_REPLICATE
     )
@@ -89,6 +93,7 @@ class SceneCropDataset(StrDataset):
         self.num_ignored = 0
         self._parse(annotations)
         self._init_labels(self.raw_labels)
+        self._num_raw += self.dropped[DROP_DEGENERATE]
 
     def _parse(self, annotations: Path) -> None:
         with open(annotations, encoding="utf-8") as f:
@@ -133,14 +138,17 @@ class SceneCropDataset(StrDataset):
             raise cached
         return cached
 
+    def _key(self, j: int) -> str:
+        scene, k, _ = self.instances[j]
+        return f"{self.images[scene]}#{k}"
+
     def _load(self, j: int) -> tuple[RawImage, str | None, str]:
-        scene, k, points = self.instances[j]
-        key = f"{self.images[scene]}#{k}"
+        scene, _, points = self.instances[j]
         try:
             crop = crop_quad(self._scene(scene), points)
         except (CorruptImageError, OSError) as exc:
             raise type(exc)(f"scene {self.images[scene]}: {exc}") from None
-        return crop, self.raw_labels[j], key
+        return crop, self.raw_labels[j], self._key(j)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -90,35 +90,13 @@ def evaluate_predictions(
 
 def iter_labels(dataset) -> Iterator[tuple[str, str | None]]:
     """``(key, label)`` of every sample, without decoding images where the dataset allows."""
+    if hasattr(dataset, "keys") and hasattr(dataset, "labels"):
+        yield from zip(dataset.keys, dataset.labels)
+        return
     for i in range(len(dataset)):
-        item = _label_and_key(dataset, i)
-        if item is not None:
-            yield item[1], item[0]
-
-
-def _label_and_key(dataset, i: int) -> tuple[str | None, str] | None:
-    reader = getattr(dataset, "label_and_key", None)
-    if reader is not None:
-        return reader(i)
-    sample = dataset[i]
-    return None if sample is None else (sample.label, sample.key)
-
-
-class Subset:
-    """The samples of ``dataset`` at ``indices`` (label filtering counts stay with the parent)."""
-
-    def __init__(self, dataset, indices: Sequence[int]) -> None:
-        self.dataset, self.indices = dataset, list(indices)
-        self.dropped: Counter = Counter()
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int):
-        return self.dataset[self.indices[i]]
-
-    def label_and_key(self, i: int) -> tuple[str | None, str]:
-        return _label_and_key(self.dataset, self.indices[i])
+        sample = dataset[i]
+        if sample is not None:
+            yield sample.key, sample.label
 
 
 def area_split(dataset) -> dict[str, list[int]]:

@@ -39,10 +39,12 @@ class EvalReport:
     dropped: dict[str, Counter] = field(default_factory=dict)  # labels filtered per set, by reason
     missing: Counter = field(default_factory=Counter)  # samples without a prediction, per set
     source: str = ""
+    derived: set[str] = field(default_factory=set)  # halves / perturbed copies of other sets
 
     @property
     def combined(self) -> SetMetrics:
-        return combine(self.sets.values())
+        """Sample-weighted over the base sets (derived views would count samples twice)."""
+        return combine(m for name, m in self.sets.items() if name not in self.derived)
 
     def to_dict(self) -> dict:
         sets = {}

@@ -112,7 +112,7 @@ def find_text(raw: Any) -> str | None:
         blocks = fenced_blocks(text)
         if blocks:
             text = blocks[0].strip()
-        if text[:1] in "[{\"":
+        if text[:1] in '[{"':
             try:
                 value = json.loads(text)
             except (json.JSONDecodeError, RecursionError):

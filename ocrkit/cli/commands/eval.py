@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ocrkit.data import open_dataset
+    from ocrkit.data import SubsetStrDataset, open_dataset
     from ocrkit.eval import (
         PerturbedPredictor,
         area_split,
@@ -77,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
         read_predictions,
         shrink_pad,
     )
-    from ocrkit.eval.evaluator import Subset
     from ocrkit.text import get_protocol
 
     overrides = {"max_length": args.max_length} if args.max_length is not None else {}
@@ -92,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     if args.split_by_area:
         for name, dataset in list(datasets.items()):
             for half, indices in area_split(dataset).items():
-                datasets[f"{name}:{half}"] = Subset(dataset, indices)
+                datasets[f"{name}:{half}"] = SubsetStrDataset(
+                    dataset, indices, name=f"{name}:{half}"
+                )
 
     if args.predictions is not None:
         predictions = read_predictions(args.predictions)
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 report.sets[metrics.name] = metrics
             report.samples.extend(perturbed.samples)
 
+    report.derived = {name for name in report.sets if ":" in name or "@" in name}
     print(report.format_table())
     if args.shrink is not None:
         print(_drops(report, args.shrink))

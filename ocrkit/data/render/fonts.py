@@ -88,7 +88,9 @@ def _read_font_file(path: Path) -> list[FontSpec]:
             continue
         cmap = frozenset(face.getBestCmap() or {})
         _CMAPS[(str(path), index)] = cmap
-        scripts = tuple(s for s, probe in SCRIPT_PROBES.items() if all(ord(c) in cmap for c in probe))
+        scripts = tuple(
+            s for s, probe in SCRIPT_PROBES.items() if all(ord(c) in cmap for c in probe)
+        )
         style = _style(face["name"].getDebugName(2) or "")
         specs.append(FontSpec(name, str(path), style, scripts, index))
     return specs
@@ -190,7 +192,9 @@ def fonts_for(text: str, fonts: Sequence[FontSpec]) -> list[FontSpec]:
     """The fonts of ``fonts`` that can draw ``text``; raises :class:`MissingFontError` if none."""
     usable = [f for f in fonts if covers(f, text)]
     if not usable:
-        missing = sorted({c for c in text if not c.isspace() and not any(covers(f, c) for f in fonts)})
+        missing = sorted(
+            {c for c in text if not c.isspace() and not any(covers(f, c) for f in fonts)}
+        )
         is_cjk = any(0x2E80 <= ord(c) <= 0x9FFF or 0xF900 <= ord(c) <= 0xFAFF for c in missing)
         hint = CJK_INSTALL_HINT if is_cjk else "pass a font that has them (--font-dir)"
         raise MissingFontError(f"no font has glyphs for {''.join(missing)!r} in {text!r}; {hint}")

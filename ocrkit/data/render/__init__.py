@@ -1,0 +1,40 @@
+"""Synthetic word images: fonts, words, effects, the renderer and LMDB export.
+
+Names are imported on first use so that ``ocrkit data --help`` (which imports
+:mod:`ocrkit.data.render.cli`) stays fast. See ``docs/renderer.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FontSpec": "ocrkit.data.render.fonts",
+    "MissingFontError": "ocrkit.data.render.fonts",
+    "discover_fonts": "ocrkit.data.render.fonts",
+    "list_fonts": "ocrkit.data.render.fonts",
+    "covers": "ocrkit.data.render.fonts",
+    "WordConfig": "ocrkit.data.render.words",
+    "WordSource": "ocrkit.data.render.words",
+    "EffectConfig": "ocrkit.data.render.effects",
+    "RenderConfig": "ocrkit.data.render.renderer",
+    "WordRenderer": "ocrkit.data.render.renderer",
+    "iter_encoded": "ocrkit.data.render.export",
+    "render_to_lmdb": "ocrkit.data.render.export",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ocrkit.data.render' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

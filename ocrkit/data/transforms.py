@@ -1,0 +1,88 @@
+"""Model-input transforms: RGB ``uint8`` arrays to normalized ``float`` tensors and back.
+
+Matches PARSeq's ``get_transform``: bicubic resize to (H, W) = (32, 128), scale to [0, 1], then
+normalize with mean 0.5 and std 0.5 to [-1, 1]. Classes (not lambdas) so DataLoader workers can
+pickle them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+INTERPOLATIONS = {
+    "bicubic": cv2.INTER_CUBIC,
+    "bilinear": cv2.INTER_LINEAR,
+    "area": cv2.INTER_AREA,
+    "nearest": cv2.INTER_NEAREST,
+}
+
+
+def to_tensor_image(image: np.ndarray, mean: float = 0.5, std: float = 0.5) -> torch.Tensor:
+    """RGB ``uint8`` (H, W, 3) -> ``float32`` tensor (3, H, W) of ``(x / 255 - mean) / std``."""
+    if image.dtype != np.uint8 or image.ndim != 3:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) array, got {image.dtype} {image.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+    return tensor.div_(255.0).sub_(mean).div_(std)
+
+
+def denormalize(tensor: torch.Tensor, mean: float = 0.5, std: float = 0.5) -> np.ndarray:
+    """Inverse of :func:`to_tensor_image` for viewing: (3, H, W) or (B, 3, H, W) -> uint8 HWC."""
+    array = (tensor.detach().cpu().float() * std + mean).clamp(0.0, 1.0).mul(255.0).round()
+    array = array.to(torch.uint8)
+    if array.ndim == 3:
+        return array.permute(1, 2, 0).numpy()
+    if array.ndim == 4:
+        return array.permute(0, 2, 3, 1).numpy()
+    raise ValueError(f"expected (3, H, W) or (B, 3, H, W), got {tuple(tensor.shape)}")
+
+
+class StrTransform:
+    """Resize to ``img_size`` (H, W) with bicubic interpolation and normalize to a tensor."""
+
+    def __init__(
+        self,
+        img_size: Sequence[int] = (32, 128),
+        mean: float = 0.5,
+        std: float = 0.5,
+        interpolation: str = "bicubic",
+    ) -> None:
+        if len(img_size) != 2:
+            raise ValueError(f"img_size is (height, width), got {img_size}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation {interpolation!r} not in {sorted(INTERPOLATIONS)}")
+        self.img_size = (int(img_size[0]), int(img_size[1]))
+        self.mean, self.std = mean, std
+        self.interpolation = interpolation
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        height, width = self.img_size
+        if image.shape[:2] != (height, width):
+            flag = INTERPOLATIONS[self.interpolation]
+            image = cv2.resize(image, (width, height), interpolation=flag)
+        return to_tensor_image(image, self.mean, self.std)
+
+    def __repr__(self) -> str:
+        return (
+            f"StrTransform(img_size={self.img_size}, mean={self.mean}, std={self.std}, "
+            f"interpolation={self.interpolation!r})"
+        )
+
+
+class Compose:
+    """Apply callables in order (e.g. ``Compose([StrAugment(), StrTransform()])``); picklable."""
+
+    def __init__(self, transforms: Sequence[Callable[[Any], Any]]) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, image: Any) -> Any:
+        for transform in self.transforms:
+            image = transform(image)
+        return image
+
+    def __repr__(self) -> str:
+        return f"Compose({self.transforms})"

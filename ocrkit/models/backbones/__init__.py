@@ -1,0 +1,44 @@
+"""Image encoders that turn word images into tokens ``[B, N, C]``.
+
+Every backbone exposes ``num_features`` (token width) and ``has_cls`` (whether token 0 is a
+[CLS] token). Build one by name with :func:`build_backbone`; ``timm:<model_name>`` wraps any timm
+model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ocrkit.models.backbones.timm_backbone import TimmBackbone
+from ocrkit.models.backbones.vit import VIT_CONFIGS, TextViT
+from ocrkit.registry import Registry
+
+BACKBONES: Registry[nn.Module] = Registry("backbone")
+TIMM_PREFIX = "timm:"
+
+
+def _vit_factory(name: str):
+    def factory(**kwargs: Any) -> TextViT:
+        return TextViT(**{**VIT_CONFIGS[name], **kwargs})
+
+    factory.__name__ = name
+    factory.__doc__ = f"{name}: TextViT with {VIT_CONFIGS[name]} (overridable by kwargs)."
+    return factory
+
+
+for _name in VIT_CONFIGS:
+    BACKBONES.register(_name)(_vit_factory(_name))
+
+BACKBONES.register("timm")(TimmBackbone)
+
+
+def build_backbone(name: str, **kwargs: Any) -> nn.Module:
+    """``BACKBONES.build(name, **kwargs)``, plus ``timm:<model_name>`` for any timm model."""
+    if name.startswith(TIMM_PREFIX):
+        return TimmBackbone(name[len(TIMM_PREFIX) :], **kwargs)
+    return BACKBONES.build(name, **kwargs)
+
+
+__all__ = ["BACKBONES", "TextViT", "TimmBackbone", "build_backbone"]

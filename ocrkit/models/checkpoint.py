@@ -1,0 +1,106 @@
+"""The recognizer's model-folder format and its config: ``config.json``, ``model.safetensors``,
+``charset.json`` (Hugging Face layout; weights written atomically, never pickled)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ocrkit.text.charset import Charset
+from ocrkit.utils.io import atomic_write, atomic_write_json
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CHARSET_NAME = "charset.json"
+FORMAT = "ocrkit-recognizer"
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "backbone": {"name": "vit_small"},
+    "decoder": {"name": "ar"},
+    "charset": "94",
+    "max_length": 25,
+    "img_size": [32, 128],
+    "mean": 0.5,
+    "std": 0.5,
+}
+# Backbone kwargs that point at initial weights: once weights live in model.safetensors they must
+# not be read again when the folder is loaded.
+_INIT_ONLY_KEYS = ("checkpoint_path", "trust_pickle")
+
+
+def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults; ``backbone``/``decoder`` may be a name or ``{"name": ..., **kwargs}``."""
+    unknown = set(config) - set(DEFAULT_CONFIG) - {"architecture", "format", "ocrkit_version"}
+    if unknown:
+        raise ValueError(f"unknown recognizer config keys {sorted(unknown)}")
+    out = copy.deepcopy({**DEFAULT_CONFIG, **config})
+    for part in ("backbone", "decoder"):
+        spec = out[part]
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+        if "name" not in spec:
+            raise ValueError(f"recognizer config {part!r} needs a 'name'")
+        out[part] = spec
+    out["img_size"] = [int(v) for v in out["img_size"]]
+    out["max_length"] = int(out["max_length"])
+    return out
+
+
+def resolve_charset(spec: str | Mapping[str, Any] | Charset) -> Charset:
+    """A preset name, a charset file path, a ``{"name", "chars"}`` dict or a Charset."""
+    if isinstance(spec, Mapping):
+        return Charset.from_json(dict(spec))
+    return Charset.resolve(spec)
+
+
+def split_spec(spec: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    kwargs = dict(spec)
+    return kwargs.pop("name"), kwargs
+
+
+def save_folder(
+    directory: str | Path,
+    config: Mapping[str, Any],
+    charset: Charset,
+    state_dict: Mapping[str, torch.Tensor],
+    version: str,
+) -> Path:
+    """Write the three files of a model folder; each write is atomic."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = copy.deepcopy(dict(config))
+    for key in _INIT_ONLY_KEYS:
+        config["backbone"].pop(key, None)
+    config.update(
+        {"architecture": "Recognizer", "format": FORMAT, "ocrkit_version": version}
+    )
+    config["charset"] = charset.to_json()
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    atomic_write(
+        directory / WEIGHTS_NAME,
+        lambda p: save_file(tensors, str(p), metadata={"format": "pt", "ocrkit": version}),
+    )
+    atomic_write_json(directory / CHARSET_NAME, charset.to_json())
+    atomic_write_json(directory / CONFIG_NAME, config)  # last: a folder with config is complete
+    return directory
+
+
+def read_folder(directory: str | Path) -> dict[str, Any]:
+    """The config of a model folder, with ``charset.json`` (when present) as its charset."""
+    directory = Path(directory)
+    config_path = directory / CONFIG_NAME
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{directory} is not a recognizer folder (no {CONFIG_NAME})")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("format", FORMAT) != FORMAT:
+        raise ValueError(f"{config_path} holds a {config['format']!r} model, not a recognizer")
+    charset_path = directory / CHARSET_NAME
+    if charset_path.is_file():
+        config["charset"] = json.loads(charset_path.read_text(encoding="utf-8"))
+    return config

@@ -1,0 +1,20 @@
+"""Text decoders: read encoder tokens ``[B, N, C]`` into character probabilities.
+
+A decoder is built as ``DECODERS.build(name, tokenizer=..., in_features=C, **kwargs)`` and offers
+the two methods the :class:`~ocrkit.models.Recognizer` calls, so decoders are interchangeable:
+
+- ``loss(memory, targets) -> (loss, logs)`` with ``targets = tokenizer.encode(labels)``;
+- ``generate(memory) -> probs [B, T, tokenizer.num_classes]`` (read out by ``Tokenizer.decode``).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ocrkit.models.decoders.ar import ARDecoder
+from ocrkit.registry import Registry
+
+DECODERS: Registry[nn.Module] = Registry("decoder")
+DECODERS.register("ar")(ARDecoder)
+
+__all__ = ["DECODERS", "ARDecoder"]

@@ -1,0 +1,147 @@
+"""Autoregressive transformer decoder (``ar``): the recognition head of MAERec, DiG and MNSP.
+
+Defaults follow the fine-tuning setup of those papers: 6 pre-norm decoder layers, width 512,
+8 heads, maximum label length 25; the encoder tokens are projected to the decoder width and read
+by cross-attention. Training uses teacher forcing with cross-entropy over EOS + characters
+(PAD ignored); inference is greedy with a key/value cache, stopping once every sequence has
+emitted EOS.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from timm.layers import trunc_normal_
+from torch import nn
+
+from ocrkit.models.decoders.layers import Cache, DecoderLayer
+from ocrkit.text.tokenizer import Tokenizer
+
+
+class ARDecoder(nn.Module):
+    """Greedy left-to-right decoder over the tokenizer's ids (BOS in, EOS + chars out)."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        in_features: int,
+        embed_dim: int = 512,
+        depth: int = 6,
+        num_heads: int = 8,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        max_length: int | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.max_length = max_length or tokenizer.max_length
+        self.embed_dim = embed_dim
+        self.label_smoothing = label_smoothing
+        self.memory_proj = (
+            nn.Linear(in_features, embed_dim) if in_features != embed_dim else nn.Identity()
+        )
+        self.token_embed = nn.Embedding(tokenizer.vocab_size, embed_dim)
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.max_length + 1, embed_dim))
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(
+            DecoderLayer(embed_dim, num_heads, mlp_ratio, dropout) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim)
+        self.head = nn.Linear(embed_dim, tokenizer.num_classes)
+        self.apply(_init_weights)
+        trunc_normal_(self.pos_embed, std=0.02)
+
+    def embed(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token embeddings (scaled by sqrt(width), as in PARSeq) plus learned positions."""
+        x = self.token_embed(tokens) * math.sqrt(self.embed_dim)
+        return self.dropout(x + self.pos_embed[:, start : start + tokens.shape[1]])
+
+    def run(self, x: torch.Tensor, memory: torch.Tensor, caches: list[Cache] | None = None):
+        for i, layer in enumerate(self.layers):
+            x = layer(x, memory, caches[i] if caches is not None else None)
+        return self.head(self.norm(x))
+
+    def forward_train(self, memory: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: ``targets`` = ``tokenizer.encode(labels)`` (BOS first) ``[B, L]``.
+
+        Returns logits ``[B, L - 1, num_classes]`` for ``targets[:, 1:]``.
+        """
+        inputs = targets[:, :-1]
+        if inputs.shape[1] > self.max_length + 1:
+            raise ValueError(f"targets longer than max_length + 2 = {self.max_length + 2}")
+        return self.run(self.embed(inputs), self.memory_proj(memory))
+
+    def loss(
+        self, memory: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Cross-entropy of the teacher-forced logits, PAD positions ignored.
+
+        Logs ``acc``: the fraction of words read exactly under teacher forcing.
+        """
+        logits = self.forward_train(memory, targets)
+        gold = targets[:, 1:]
+        loss = F.cross_entropy(
+            logits.flatten(0, 1),
+            gold.flatten(),
+            ignore_index=self.tokenizer.PAD,
+            label_smoothing=self.label_smoothing,
+        )
+        with torch.no_grad():
+            valid = gold != self.tokenizer.PAD
+            correct = (logits.argmax(-1) == gold) | ~valid
+            acc = correct.all(dim=1).float().mean()
+        return loss, {"acc": acc}
+
+    @torch.no_grad()
+    def decode(
+        self,
+        memory: torch.Tensor,
+        max_length: int | None = None,
+        use_cache: bool = True,
+        stop_at_eos: bool = True,
+    ) -> torch.Tensor:
+        """Greedy decoding: probabilities ``[B, T, num_classes]``, ``T <= max_length + 1``.
+
+        Stops early once every sequence has produced EOS (unless ``stop_at_eos=False``, which
+        forces the worst case). With ``use_cache`` each step runs one new token through the
+        layers; without it the whole prefix is recomputed every step.
+        """
+        max_length = min(max_length or self.max_length, self.max_length)
+        memory = self.memory_proj(memory)
+        b = memory.shape[0]
+        tokens = torch.full((b, 1), self.tokenizer.BOS, dtype=torch.long, device=memory.device)
+        caches: list[Cache] | None = [{} for _ in self.layers] if use_cache else None
+        ended = torch.zeros(b, dtype=torch.bool, device=memory.device)
+        probs = []
+        for t in range(max_length + 1):
+            if caches is not None:
+                logits = self.run(self.embed(tokens[:, -1:], start=t), memory, caches)
+            else:
+                logits = self.run(self.embed(tokens), memory)
+            p = logits[:, -1].float().softmax(-1)
+            probs.append(p)
+            nxt = p.argmax(-1)
+            tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+            ended |= nxt == self.tokenizer.EOS
+            if stop_at_eos and bool(ended.all()):
+                break
+        return torch.stack(probs, dim=1)
+
+    def generate(self, memory: torch.Tensor, **kwargs) -> torch.Tensor:
+        """The decoder interface used by :class:`~ocrkit.models.Recognizer`: ``decode``."""
+        return self.decode(memory, **kwargs)
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        trunc_normal_(module.weight, std=0.02)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

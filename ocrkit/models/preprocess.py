@@ -1,0 +1,59 @@
+"""Turning user inputs (paths, PIL images, arrays) into normalized recognizer batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+ImageInput = Union[str, Path, np.ndarray, "PIL.Image.Image"]  # noqa: F821
+
+
+def to_rgb_array(image: ImageInput) -> np.ndarray:
+    """An RGB ``uint8`` array ``(H, W, 3)`` from a path, a PIL image or an array.
+
+    Arrays may be ``(H, W)`` grayscale, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA (alpha dropped).
+    """
+    from PIL import Image
+
+    if isinstance(image, (str, Path)):
+        from ocrkit.data.image_io import read_image  # the decoder every dataset uses
+
+        return read_image(image)
+    if isinstance(image, Image.Image):
+        return np.array(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise ValueError(f"image arrays must be uint8 RGB, got dtype {image.dtype}")
+        if image.ndim == 2:
+            return np.repeat(image[:, :, None], 3, axis=2)
+        if image.ndim == 3 and image.shape[2] in (3, 4):
+            return image[:, :, :3]
+        raise ValueError(f"image arrays must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
+    raise TypeError(f"cannot read an image from {type(image).__name__}")
+
+
+def as_image_list(inputs: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
+    """A single input becomes a one-element list; a list or tuple stays as it is."""
+    from PIL import Image
+
+    if isinstance(inputs, (str, Path, np.ndarray, Image.Image)):
+        return [inputs]
+    return list(inputs)
+
+
+def make_transform(
+    img_size: tuple[int, int], mean: float = 0.5, std: float = 0.5
+) -> Callable[[np.ndarray], torch.Tensor]:
+    """The evaluation transform of the data layer (bicubic resize, ``(x/255 - mean) / std``)."""
+    from ocrkit.data.transforms import StrTransform
+
+    return StrTransform(img_size=tuple(img_size), mean=mean, std=std)
+
+
+def stack_batch(images: Sequence[Any], transform: Callable[[np.ndarray], Any]) -> torch.Tensor:
+    """Transform RGB arrays and stack them into ``[B, 3, H, W]``."""
+    return torch.stack([torch.as_tensor(transform(img)) for img in images])

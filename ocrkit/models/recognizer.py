@@ -1,0 +1,237 @@
+"""The supervised recognizer: backbone + decoder + tokenizer + preprocessing, in one module.
+
+Decoders meet the recognizer only through ``loss(memory, targets)`` and ``generate(memory)``, so
+the ``ar`` decoder and later ones (``mdiff``) share all of this code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ocrkit.models import checkpoint
+from ocrkit.models.backbones import TextViT, build_backbone
+from ocrkit.models.decoders import DECODERS
+from ocrkit.models.preprocess import (
+    ImageInput,
+    as_image_list,
+    make_transform,
+    stack_batch,
+    to_rgb_array,
+)
+from ocrkit.models.weights import load_state_dict, select_prefix
+from ocrkit.text.charset import Charset
+from ocrkit.text.tokenizer import Tokenizer
+from ocrkit.types import Prediction
+
+logger = logging.getLogger(__name__)
+
+ENCODER_PREFIXES = ("backbone.", "encoder.", "model.encoder.", "")
+
+
+class Recognizer(nn.Module):
+    """Reads word images into text. Build with :meth:`from_config` or :meth:`from_pretrained`."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        decoder: nn.Module,
+        tokenizer: Tokenizer,
+        img_size: Sequence[int] = (32, 128),
+        mean: float = 0.5,
+        std: float = 0.5,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.decoder = decoder
+        self.tokenizer = tokenizer
+        self.img_size = (int(img_size[0]), int(img_size[1]))
+        self.mean, self.std = mean, std
+        self.transform = make_transform(self.img_size, mean, std)
+        self.config = dict(config or {})
+
+    # ---- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Recognizer:
+        """Build from a recipe's ``model:`` section, e.g. ``{"backbone": {"name": "vit_small"},
+        "decoder": {"name": "ar"}, "charset": "94", "max_length": 25, "img_size": [32, 128]}``."""
+        config = checkpoint.normalize_config(config)
+        charset = checkpoint.resolve_charset(config["charset"])
+        tokenizer = Tokenizer(charset, max_length=config["max_length"])
+        name, kwargs = checkpoint.split_spec(config["backbone"])
+        backbone = build_backbone(name, img_size=tuple(config["img_size"]), **kwargs)
+        name, kwargs = checkpoint.split_spec(config["decoder"])
+        decoder = DECODERS.build(
+            name, tokenizer=tokenizer, in_features=backbone.num_features, **kwargs
+        )
+        return cls(
+            backbone,
+            decoder,
+            tokenizer,
+            img_size=config["img_size"],
+            mean=config["mean"],
+            std=config["std"],
+            config=config,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        device: str | torch.device | None = None,
+        map_location: str | torch.device | None = None,
+    ) -> Recognizer:
+        """Load a folder written by :meth:`save_pretrained`; the model is returned in eval mode.
+
+        ``map_location`` is where the tensors are read to (default CPU), ``device`` where the
+        model is moved afterwards.
+        """
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        model = cls.from_config(checkpoint.read_folder(directory))
+        location = str(map_location) if map_location is not None else "cpu"
+        state = load_file(str(directory / checkpoint.WEIGHTS_NAME), device=location)
+        model.load_state_dict(state, strict=True)
+        if device is not None:
+            model.to(device)
+        return model.eval()
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and ``charset.json`` (atomically)."""
+        from ocrkit import __version__
+
+        return checkpoint.save_folder(
+            directory, self.config, self.charset, self.state_dict(), __version__
+        )
+
+    def load_encoder_weights(
+        self,
+        source: str | Path | Mapping[str, torch.Tensor],
+        prefix: str | None = None,
+        strict: bool = False,
+        trust_pickle: bool = False,
+    ) -> dict[str, Any]:
+        """Initialize the backbone from a (pre-trained) encoder checkpoint.
+
+        ``source`` is a state dict, a ``.safetensors`` file or a model folder. Keys under
+        ``prefix`` are used with it stripped; by default the first of ``backbone.``,
+        ``encoder.``, ``model.encoder.`` or no prefix that matches. A learned ViT position table
+        of another grid is resampled. Returns ``{"prefix", "loaded", "missing", "unexpected"}``.
+        """
+        state = source if isinstance(source, Mapping) else load_state_dict(source, trust_pickle)
+        prefixes = (prefix,) if prefix is not None else ENCODER_PREFIXES
+        sub, used = select_prefix(state, prefixes)
+        own = self.backbone.state_dict()
+        if isinstance(self.backbone, TextViT) and "pos_embed" in sub:
+            sub["pos_embed"] = _fit_pos_embed(self.backbone, sub["pos_embed"])
+        loaded = [k for k in sub if k in own]
+        if not loaded:
+            raise ValueError(f"no encoder weights match the backbone under prefix {used!r}")
+        missing, unexpected = self.backbone.load_state_dict(sub, strict=False)
+        if strict and (missing or unexpected):
+            raise ValueError(f"encoder weights: missing {missing}, unexpected {unexpected}")
+        if missing:
+            logger.warning("encoder weights: %d backbone tensors not in checkpoint", len(missing))
+        return {"prefix": used, "loaded": len(loaded), "missing": missing, "unexpected": unexpected}
+
+    # ---- properties -----------------------------------------------------------------------
+    @property
+    def charset(self) -> Charset:
+        return self.tokenizer.charset
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ---- training -------------------------------------------------------------------------
+    def training_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """``batch`` = ``{"images": [B, 3, H, W], "labels": list[str], ...}`` -> ``{"loss", "acc"}``.
+
+        ``acc`` is the teacher-forced word accuracy of the batch.
+        """
+        images = batch["images"].to(self.device, non_blocking=True)
+        targets = self.tokenizer.encode(batch["labels"], device=images.device)
+        loss, logs = self.decoder.loss(self.backbone(images), targets)
+        return {"loss": loss, **logs}
+
+    # ---- inference ------------------------------------------------------------------------
+    def forward(self, images: torch.Tensor, **generate_kwargs: Any) -> torch.Tensor:
+        """Normalized images ``[B, 3, H, W]`` -> probabilities ``[B, T, num_classes]``."""
+        return self.decoder.generate(self.backbone(images), **generate_kwargs)
+
+    def predict(self, images: Sequence[np.ndarray], batch_size: int = 64) -> list[Prediction]:
+        """The evaluator's ``Predictor`` method: RGB ``uint8`` arrays -> predictions."""
+        predictions: list[Prediction] = []
+        with _eval_mode(self), torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                chunk = images[start : start + batch_size]
+                x = stack_batch(chunk, self.transform).to(self.device)
+                for d in self.tokenizer.decode(self(x)):
+                    predictions.append(Prediction(d.text, d.confidence, d.char_confidences))
+        return predictions
+
+    def recognize(
+        self,
+        inputs: ImageInput | Sequence[ImageInput],
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+    ) -> list[Prediction]:
+        """Read image paths, PIL images or RGB arrays (one or a list); one prediction each.
+
+        ``device`` moves the model there first (e.g. ``"cuda"``).
+        """
+        if device is not None:
+            self.to(device)
+        items = as_image_list(inputs)
+        predictions: list[Prediction] = []
+        for start in range(0, len(items), batch_size):  # decode images one batch at a time
+            arrays = [to_rgb_array(item) for item in items[start : start + batch_size]]
+            predictions.extend(self.predict(arrays, batch_size=batch_size))
+        return predictions
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Eval mode for the block, then the previous mode (predict may run inside training)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+def _fit_pos_embed(vit: TextViT, pos: torch.Tensor) -> torch.Tensor:
+    """Resample a checkpoint's ``[1, 1 + h*w, C]`` table of another grid to the ViT's grid."""
+    target = vit.pos_embed.shape
+    if pos.shape == target:
+        return pos
+    n = pos.shape[1] - 1
+    ratio = vit.base_grid[1] / vit.base_grid[0]
+    h = round((n / ratio) ** 0.5)
+    if h * round(h * ratio) != n or pos.shape[-1] != target[-1]:
+        raise ValueError(f"cannot fit position table {tuple(pos.shape)} to {tuple(target)}")
+    from ocrkit.models.backbones.pos_embed import resample_learned
+
+    return resample_learned(pos, vit.base_grid, (h, round(h * ratio)))
+
+
+def load_recognizer(
+    path: str | Path | None = None, device: str | torch.device | None = None
+) -> Recognizer:
+    """``Recognizer.from_pretrained(path)``; ``None`` will mean the embedded default model."""
+    if path is None:
+        raise FileNotFoundError(
+            "no default recognizer is embedded in ocrkit yet; pass a model folder written by "
+            "Recognizer.save_pretrained / 'ocrkit train' (--model DIR on the command line)"
+        )
+    return Recognizer.from_pretrained(path, device=device)

@@ -1,0 +1,51 @@
+"""Reading weight files: safetensors by default, pickles only when the user trusts them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+
+def load_state_dict(path: str | Path, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file (or a folder holding ``model.safetensors``).
+
+    Pickle files (``.pt``, ``.pth``, ``.ckpt``, ``.bin``) run code when loaded, so they are read
+    only with ``trust_pickle=True`` (and then with ``weights_only=True``); a ``state_dict`` or
+    ``model`` entry inside them is unwrapped.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    if path.suffix in PICKLE_SUFFIXES:
+        if not trust_pickle:
+            raise ValueError(
+                f"{path} is a pickle file, which can run code when loaded; convert it to "
+                "safetensors or pass trust_pickle=True (--trust-pickle) if you trust its source"
+            )
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        for key in ("state_dict", "model"):
+            if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
+                data = data[key]
+        return dict(data)
+    raise ValueError(f"unknown weights format {path.suffix!r} ({path}); expected .safetensors")
+
+
+def select_prefix(
+    state: Mapping[str, torch.Tensor], prefixes: tuple[str, ...]
+) -> tuple[dict[str, torch.Tensor], str]:
+    """Entries under the first prefix of ``prefixes`` that matches any key, with it stripped."""
+    for prefix in prefixes:
+        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if sub:
+            return sub, prefix
+    raise KeyError(f"no weights under any of the prefixes {list(prefixes)}")

@@ -1,0 +1,100 @@
+"""Run a bench through an :class:`~ocrkit.tabench.local.Answerer` with a bounded pool.
+
+At most ``workers`` queries are in flight. Every answer is appended to the response cache the
+moment it arrives, so a killed run resumes where it stopped and asks nothing twice; queries
+that failed (after the client's retries) are counted and left out of the cache, so the next run
+asks them again. The predictions file is written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ocrkit.tabench.cache import ResponseCache
+from ocrkit.tabench.local import Answerer
+from ocrkit.tabench.schema import Query
+from ocrkit.utils.io import atomic_write_text
+from ocrkit.utils.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunStats:
+    total: int = 0
+    cached: int = 0
+    answered: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def cache_path_for(out: str | Path) -> Path:
+    """Where the response cache of a predictions file lives (beside it)."""
+    out = Path(out)
+    return out.with_name(out.name + ".cache.jsonl")
+
+
+def run_bench(
+    queries: Sequence[Query],
+    answerer: Answerer,
+    out: str | Path,
+    workers: int = 8,
+    cache: str | Path | None = None,
+    show_progress: bool | None = None,
+) -> tuple[dict[str, dict[str, Any]], RunStats]:
+    """Answer every query (cache first), write predictions JSONL to ``out``; return both."""
+    store = ResponseCache(cache or cache_path_for(out))
+    if store.bad_lines:
+        log.warning("%s: skipped %d torn cache line(s)", store.path, store.bad_lines)
+    stats = RunStats(total=len(queries))
+    keys = {q.id: answerer.key(q) for q in queries}
+    todo = [q for q in queries if keys[q.id] not in store]
+    stats.cached = len(queries) - len(todo)
+    kwargs: dict[str, Any] = {"total": len(queries), "initial": stats.cached, "unit": "q"}
+    if show_progress is not None:
+        kwargs["disable"] = not show_progress
+    bar = progress(desc=f"tabench {answerer.name}", **kwargs)
+    pending: dict[Future, Query] = {}
+    todo_iter = iter(todo)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        try:
+            while True:
+                while len(pending) < max(1, workers):
+                    q = next(todo_iter, None)
+                    if q is None:
+                        break
+                    pending[pool.submit(answerer.answer, q)] = q
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    q = pending.pop(fut)
+                    try:
+                        answer = fut.result()
+                    except Exception as exc:  # one failed query never stops the run
+                        stats.failed += 1
+                        stats.errors.append(f"{q.id}: {exc}")
+                        log.warning("query %s failed: %s", q.id, exc)
+                    else:
+                        store.put(keys[q.id], {"id": q.id, **answer})
+                        stats.answered += 1
+                    bar.update(1)
+        finally:
+            for fut in pending:
+                fut.cancel()
+            bar.close()
+    predictions: dict[str, dict[str, Any]] = {}
+    for q in queries:
+        entry = store.get(keys[q.id])
+        if entry is not None:
+            answer = {k: v for k, v in entry.items() if k not in ("key", "id")}
+            predictions[q.id] = answerer.to_prediction(q, answer)
+    lines = [json.dumps(p, ensure_ascii=False) for p in predictions.values()]
+    atomic_write_text(out, "\n".join(lines) + ("\n" if lines else ""))
+    return predictions, stats

@@ -1,0 +1,91 @@
+"""Readers of region annotations the builder turns into queries: one :class:`AnnotatedImage` each.
+
+* ``icdar``: the ICDAR-style JSONL (``{"image", "instances": [{"text", "points", "ignore"}]}``,
+  as in ``shared/data/ic15_train``); ``###`` text or ``ignore: true`` marks don't-care regions.
+* ``funsd``: a FUNSD folder (``images/*.png`` + ``annotations/*.json``), word-level regions.
+* ``jsonl``: the generic JSONL: ``{"image", "regions" | "instances": [{"text", "box" | "points",
+  "ignore"?}], "category"?, "language"?, "width"?, "height"?}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ocrkit.tabench.schema import Shape
+
+IGNORE_TEXTS = {"###", ""}
+
+
+@dataclass
+class Region:
+    text: str
+    shape: Shape
+    ignore: bool = False
+
+
+@dataclass
+class AnnotatedImage:
+    path: Path  # absolute
+    regions: list[Region]
+    category: str
+    source: str
+    language: str | None = None
+    size: tuple[int, int] | None = None  # (width, height) when the annotation gives it
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _region(item: dict[str, Any], where: str) -> Region:
+    text = str(item.get("text", item.get("transcription", "")) or "")
+    shape = item.get("points") or item.get("polygon") or item.get("box") or item.get("bbox")
+    if shape is None:
+        raise ValueError(f"{where}: a region needs points or box")
+    ignore = bool(item.get("ignore", False)) or text.strip() in IGNORE_TEXTS
+    return Region(text=text, shape=shape, ignore=ignore)
+
+
+def read_jsonl(path: str | Path, category: str, source: str) -> Iterator[AnnotatedImage]:
+    """ICDAR-style or generic JSONL; image paths are relative to the JSONL file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "annotations.jsonl"
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            items = rec.get("instances", rec.get("regions"))
+            if "image" not in rec or not isinstance(items, list):
+                raise ValueError(f"{path}:{n}: needs 'image' and an 'instances'/'regions' list")
+            size = (int(rec["width"]), int(rec["height"])) if "width" in rec else None
+            yield AnnotatedImage(
+                path=(path.parent / rec["image"]).resolve(),
+                regions=[_region(it, f"{path}:{n}") for it in items],
+                category=str(rec.get("category", category)),
+                source=str(rec.get("source", source)),
+                language=rec.get("language"),
+                size=size,
+            )
+
+
+def read_funsd(root: str | Path, category: str = "document", source: str = "funsd"):
+    """FUNSD forms: every word of every entity is one region (empty words are don't-care)."""
+    root = Path(root)
+    for ann in sorted((root / "annotations").glob("*.json")):
+        image = root / "images" / f"{ann.stem}.png"
+        form = json.loads(ann.read_text(encoding="utf-8")).get("form", [])
+        regions = [
+            Region(
+                text=str(w.get("text", "")),
+                shape=w["box"],
+                ignore=not str(w.get("text", "")).strip(),
+            )
+            for entity in form
+            for w in entity.get("words", [])
+        ]
+        yield AnnotatedImage(
+            path=image.resolve(), regions=regions, category=category, source=source
+        )

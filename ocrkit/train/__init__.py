@@ -1,0 +1,6 @@
+"""Training: one generic trainer, checkpoints, optimizers/schedules, EMA and the TASKS registry."""
+
+from ocrkit.train.settings import TrainConfig
+from ocrkit.train.trainer import NonFiniteLossError, Trainer, TrainerState, save_model_folder
+
+__all__ = ["NonFiniteLossError", "TrainConfig", "Trainer", "TrainerState", "save_model_folder"]

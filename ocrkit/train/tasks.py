@@ -1,0 +1,201 @@
+"""``TASKS``: what ``ocrkit train`` can train. A task turns a recipe into :class:`TaskParts`.
+
+The ``str`` task (supervised recognizer) reads these recipe sections::
+
+    model: {...}                 # Recognizer.from_config
+    init: {encoder: PATH}        # optional: Recognizer.load_encoder_weights
+    data:
+      protocol: parseq36         # label filter/normalization for training and validation
+      augment: abinet            # StrAugment preset, or null
+      train:                     # dataset specs (see ocrkit.data.open_dataset); a dict spec may add
+        - ${OCRKIT_DATA}/str/iiit5k_train
+        - {path: ..., holdout: 200, repeat: 2}   # 200 seeded samples -> validation; 2x oversampled
+        - {type: synth, num_samples: 20000, seed: 0}   # rendered once into a cache LMDB
+      val: {name: spec, ...}     # optional extra validation sets (never test sets for selection)
+      val_max_samples: 1000      # cap per validation set
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+from torch.utils.data import ConcatDataset, Dataset
+
+from ocrkit.config import ConfigError
+from ocrkit.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskParts:
+    """What the trainer needs from a task."""
+
+    model: nn.Module
+    train_dataset: Dataset
+    collate_fn: Callable[[list[Any]], Any] | None = None
+    eval_fn: Callable[[nn.Module], Mapping[str, float]] | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # printed by the CLI
+
+
+TASKS: Registry[TaskParts] = Registry("task")
+
+_SPEC_KEYS = ("holdout", "repeat", "name")
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
+
+
+def synth_lmdb(num_samples: int, seed: int = 0, cache_dir: str | None = None, workers: int = 0) -> Path:
+    """The LMDB of ``num_samples`` synthetic words (seed ``seed``), rendered on first use."""
+    from ocrkit.data.render import render_to_lmdb
+
+    root = Path(cache_dir).expanduser() if cache_dir else _cache_dir() / "synth"
+    target = root / f"words-seed{seed}-n{num_samples}"
+    if (target / "data.mdb").is_file():
+        return target
+    tmp = root / f".tmp-{target.name}-{os.getpid()}"
+    log.info("rendering %d synthetic words into %s (first use; cached afterwards)", num_samples, target)
+    render_to_lmdb(tmp, num_samples, seed=seed, num_workers=workers, overwrite=True)
+    os.replace(tmp, target)
+    return target
+
+
+def _open(spec: Any, protocol: str | None, transform: Any, workers: int) -> Dataset:
+    from ocrkit.data import open_dataset
+
+    if isinstance(spec, Mapping):
+        spec = {k: v for k, v in spec.items() if k not in _SPEC_KEYS}
+        if spec.get("type") == "synth":
+            kwargs = {k: v for k, v in spec.items() if k != "type"}
+            spec = str(synth_lmdb(workers=workers, **kwargs))
+    return open_dataset(spec, protocol=protocol, transform=transform)
+
+
+def _spec_name(spec: Any, index: int) -> str:
+    if isinstance(spec, Mapping):
+        if "name" in spec:
+            return str(spec["name"])
+        if spec.get("type") == "synth":
+            return "synth"
+        spec = spec.get("path", f"set{index}")
+    path = Path(str(spec))
+    return path.parent.name if path.name in {"annotations.jsonl", "labels.tsv"} else path.name
+
+
+def _split(n: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    return sorted(order[holdout:]), sorted(order[:holdout])
+
+
+def build_str_data(config: Mapping[str, Any], img_size: tuple[int, int], seed: int, workers: int):
+    """Train dataset (augmented, transformed) and raw validation sets from ``config["data"]``."""
+    from ocrkit.data import StrTransform, SubsetStrDataset
+
+    data = config.get("data") or {}
+    specs = data.get("train")
+    if not specs:
+        raise ConfigError("recipe key data.train: give at least one training dataset spec")
+    protocol = data.get("protocol", "parseq36")
+    steps: list[Any] = []
+    if data.get("augment"):
+        try:
+            from ocrkit.data.augment import StrAugment
+        except ImportError as exc:
+            raise ConfigError(
+                f"recipe key data.augment={data['augment']!r}: ocrkit.data.augment is not "
+                f"available ({exc}); set data.augment=null"
+            ) from None
+        steps.append(StrAugment(preset=data["augment"]))
+    steps.append(StrTransform(img_size))
+    from ocrkit.data import Compose
+
+    transform = Compose(steps)
+    parts: list[Dataset] = []
+    val: dict[str, Dataset] = {}
+    for i, spec in enumerate(specs if isinstance(specs, list) else [specs]):
+        options = spec if isinstance(spec, Mapping) else {}
+        name = _spec_name(spec, i)
+        train_set = _open(spec, protocol, transform, workers)
+        holdout = int(options.get("holdout", 0) or 0)
+        if holdout:
+            if holdout >= len(train_set):
+                raise ConfigError(f"recipe key data.train.{i}.holdout: {holdout} >= {len(train_set)} samples")
+            keep, held = _split(len(train_set), holdout, seed + i)
+            val[f"{name}_holdout"] = SubsetStrDataset(_open(spec, protocol, None, workers), held)
+            train_set = SubsetStrDataset(train_set, keep)
+        repeat = int(options.get("repeat", 1) or 1)
+        parts.extend([train_set] * repeat)
+        log.info("train set %s: %d samples x %d", name, len(train_set), repeat)
+    cap = data.get("val_max_samples")
+    for name, spec in (data.get("val") or {}).items():
+        val[name] = _open(spec, protocol, None, workers)
+    if cap:
+        val = {k: v if len(v) <= cap else SubsetStrDataset(v, range(cap)) for k, v in val.items()}
+    train = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    return train, val
+
+
+def make_eval_fn(val_sets: Mapping[str, Dataset], protocol: str, batch_size: int = 128):
+    """``eval_fn(model) -> {"val/accuracy", "val/one_minus_ned", "val/<set>/accuracy"}``."""
+    from ocrkit.eval import evaluate
+
+    def eval_fn(model: nn.Module) -> dict[str, float]:
+        report = evaluate(model, val_sets, protocol, batch_size=batch_size)  # type: ignore[arg-type]
+        combined = report.combined
+        metrics = {
+            "val/accuracy": combined.accuracy,
+            "val/one_minus_ned": combined.one_minus_ned,
+            "val/samples": float(combined.samples),
+        }
+        for name, m in report.sets.items():
+            metrics[f"val/{name}/accuracy"] = m.accuracy
+        return metrics
+
+    return eval_fn
+
+
+@TASKS.register("str")
+def str_task(config: Mapping[str, Any]) -> TaskParts:
+    """Supervised scene text recognition: ``Recognizer`` + labelled word images."""
+    from ocrkit.data import collate_samples
+    from ocrkit.models import Recognizer
+
+    if "model" not in config:
+        raise ConfigError("recipe key model: missing; the str task builds Recognizer.from_config(model)")
+    try:
+        model = Recognizer.from_config(config["model"])
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"recipe key model: {exc}") from None
+    encoder = (config.get("init") or {}).get("encoder")
+    if encoder:
+        result = model.load_encoder_weights(encoder)
+        log.info("initialized encoder from %s: %s tensors", encoder, result["loaded"])
+    train_cfg = config.get("train") or {}
+    train, val = build_str_data(
+        config, model.img_size, int(train_cfg.get("seed", 0)), int(train_cfg.get("num_workers", 0))
+    )
+    protocol = (config.get("data") or {}).get("protocol", "parseq36")
+    eval_fn = make_eval_fn(val, protocol) if val else None
+    info = {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_samples": len(train),  # type: ignore[arg-type]
+        "val_sets": {k: len(v) for k, v in val.items()},  # type: ignore[arg-type]
+    }
+    return TaskParts(model, train, collate_samples, eval_fn, info)
+
+
+def build_task(config: Mapping[str, Any]) -> TaskParts:
+    """``TASKS[config["task"]](config)``; the error lists the known tasks."""
+    name = config.get("task")
+    if not name:
+        raise ConfigError(f"recipe key task: missing; one of {', '.join(TASKS.list())}")
+    return TASKS.get(name)(config)

@@ -1,0 +1,405 @@
+"""The one generic trainer: any ``nn.Module`` with ``training_step(batch) -> {"loss": ...}``.
+
+Built on Hugging Face Accelerate (mixed precision, DDP via ``accelerate launch``, trackers). The
+trainer owns the data order (:mod:`ocrkit.train.sampling`) instead of handing the DataLoader to
+``accelerator.prepare`` so the position inside an epoch is exact and resumable. Model hooks:
+
+* ``training_step(batch) -> dict[str, Tensor]`` with ``"loss"`` (required; other scalars logged);
+* ``param_groups(weight_decay=, lr=, layer_decay=)``, ``layer_id_for(name, num_layers)``,
+  ``no_weight_decay()`` (optional, see :mod:`ocrkit.train.optim`);
+* ``on_train_batch_end(step)`` (optional), ``save_pretrained(dir)`` (optional; used for
+  ``OUTPUT/best`` and ``OUTPUT/final``, otherwise ``model.safetensors`` is written).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ocrkit.config import flatten
+from ocrkit.train import checkpoint as ckpt
+from ocrkit.train.ema import ModelEma
+from ocrkit.train.logger import RunLogger, fork_all_rngs
+from ocrkit.train.optim import Schedule, build_optimizer, build_scheduler
+from ocrkit.train.sampling import EpochSampler, SeededDataset
+from ocrkit.train.settings import TrainConfig
+
+log = logging.getLogger(__name__)
+
+EvalFn = Callable[[nn.Module], Mapping[str, float]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A NaN/inf loss or gradient norm; the message names the step."""
+
+
+@dataclass
+class TrainerState:
+    """Where a run is: saved as ``trainer_state.json`` in every checkpoint."""
+
+    global_step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch
+    batch_in_epoch: int = 0  # optimizer steps done inside the current epoch
+    nan_skips: int = 0
+    skipped_images: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    ema_updates: int = 0
+
+
+class _StepModule(nn.Module):
+    """Routes ``forward`` to ``training_step`` so DDP wrapping syncs gradients."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Any) -> dict[str, torch.Tensor]:
+        return self.model.training_step(batch)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in batch):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def save_model_folder(model: nn.Module, directory: Path) -> None:
+    """``model.save_pretrained(directory)`` when defined, else ``model.safetensors``."""
+    saver = getattr(model, "save_pretrained", None)
+    if callable(saver):
+        saver(directory)
+    else:
+        ckpt.save_weights(model, directory / "model.safetensors")
+
+
+class Trainer:
+    """Trains ``model`` on ``train_dataset``; see the module docstring for the model protocol.
+
+    ``eval_fn(model) -> {"val/accuracy": ...}`` runs on the main process with the EMA weights
+    when EMA is on; ``config.best_metric`` picks the best checkpoint from its result.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_dataset: Dataset,
+        config: TrainConfig,
+        output_dir: str | Path,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        eval_fn: EvalFn | None = None,
+        run_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not callable(getattr(model, "training_step", None)):
+            raise TypeError(f"{type(model).__name__} has no training_step(batch) method")
+        self.model, self.dataset, self.config = model, train_dataset, config
+        self.output_dir = Path(output_dir)
+        self.collate_fn, self.eval_fn = collate_fn, eval_fn
+        self.run_config = dict(run_config or {"train": config.to_dict()})
+        self.state = TrainerState()
+
+    # --- setup ---------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        c = self.config
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        trackers = [t for t in c.trackers if t] or None
+        self.acc = Accelerator(
+            mixed_precision=c.mixed_precision,
+            log_with=trackers,
+            project_dir=str(self.output_dir),
+        )
+        set_seed(c.seed, device_specific=True)
+        world = self.acc.num_processes
+        per_process = len(self.dataset) // world  # type: ignore[arg-type]
+        micro_per_epoch = per_process // c.batch_size
+        self.steps_per_epoch = micro_per_epoch // c.grad_accum
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"{len(self.dataset)} training samples give no full step of batch_size "  # type: ignore[arg-type]
+                f"{c.batch_size} x grad_accum {c.grad_accum} x {world} processes; lower "
+                f"train.batch_size or add data"
+            )
+        self.total_steps = c.max_steps or c.epochs * self.steps_per_epoch
+        warmup = c.warmup_steps if c.warmup_steps is not None else int(c.warmup_ratio * self.total_steps)
+        self.optimizer = build_optimizer(
+            self.model, c.lr, c.weight_decay, c.layer_decay, tuple(c.betas), c.eps
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer,
+            Schedule(
+                c.schedule,
+                self.total_steps,
+                warmup_steps=warmup,
+                min_lr_ratio=c.min_lr_ratio,
+                pct_start=c.pct_start,
+            ),
+        )
+        self.ema = ModelEma(self.model, c.ema_decay, c.ema_warmup) if c.ema_decay else None
+        self.wrapped, self.optimizer = self.acc.prepare(_StepModule(self.model), self.optimizer)
+        self.logger = RunLogger(self.acc, self.output_dir, self.total_steps)
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoints/step-N`` atomically (all processes call this)."""
+        acc, name = self.acc, ckpt.checkpoint_name(self.state.global_step)
+        root = self.output_dir / ckpt.CHECKPOINT_DIR
+        rng_dir = root / f".rng-{name}"
+        if acc.is_main_process:
+            rng_dir.mkdir(parents=True, exist_ok=True)
+        acc.wait_for_everyone()
+        ckpt.save_torch(ckpt.rng_state(), rng_dir / f"rng-rank{acc.process_index}.pt")
+        acc.wait_for_everyone()
+        path = None
+        if acc.is_main_process:
+
+            def write(tmp: Path) -> None:
+                for f in rng_dir.iterdir():
+                    f.replace(tmp / f.name)
+                ckpt.save_weights(self.model, tmp / "model.safetensors")
+                if self.ema is not None:
+                    ckpt.save_weights(self.ema.module, tmp / "ema.safetensors")
+                ckpt.save_torch(self.optimizer.state_dict(), tmp / "optimizer.pt")
+                ckpt.write_json(tmp / "scheduler.json", self.scheduler.state_dict())
+                if acc.scaler is not None:
+                    ckpt.write_json(tmp / "scaler.json", acc.scaler.state_dict())
+                ckpt.write_json(tmp / ckpt.STATE_FILE, self._state_dict())
+
+            path = ckpt.write_dir_atomically(root / name, write)
+            rng_dir.rmdir()
+            ckpt.prune(self.output_dir, self.config.keep_last)
+            log.info("saved checkpoint %s", path)
+        acc.wait_for_everyone()
+        return path
+
+    def _state_dict(self) -> dict[str, Any]:
+        state = asdict(self.state)
+        state["num_processes"] = self.acc.num_processes
+        state["seed"] = self.config.seed
+        return state
+
+    def load_checkpoint(self, path: Path) -> None:
+        data = ckpt.read_json(path / ckpt.STATE_FILE)
+        if data.get("num_processes", 1) != self.acc.num_processes:
+            raise ValueError(
+                f"{path} was written by {data['num_processes']} processes, this run has "
+                f"{self.acc.num_processes}; resume with the same number for an exact resume"
+            )
+        ckpt.load_weights(self.model, path / "model.safetensors")
+        if self.ema is not None:
+            if not (path / "ema.safetensors").is_file():
+                raise ValueError(f"{path} has no EMA weights but train.ema_decay is set")
+            ckpt.load_weights(self.ema.module, path / "ema.safetensors")
+            self.ema.num_updates = data["ema_updates"]
+        self.optimizer.load_state_dict(ckpt.load_torch(path / "optimizer.pt"))
+        self.scheduler.load_state_dict(ckpt.read_json(path / "scheduler.json"))
+        if self.acc.scaler is not None and (path / "scaler.json").is_file():
+            self.acc.scaler.load_state_dict(ckpt.read_json(path / "scaler.json"))
+        rng_file = path / f"rng-rank{self.acc.process_index}.pt"
+        ckpt.set_rng_state(ckpt.load_torch(rng_file))
+        keys = TrainerState.__dataclass_fields__
+        self.state = TrainerState(**{k: v for k, v in data.items() if k in keys})
+        log.info("resumed from %s (step %d)", path, self.state.global_step)
+
+    def _save_model(self, name: str, metrics: Mapping[str, float] | None = None) -> Path | None:
+        if not self.acc.is_main_process:
+            return None
+        model = self.ema.module if self.ema is not None else self.model
+
+        def write(tmp: Path) -> None:
+            save_model_folder(model, tmp)
+            ckpt.write_json(tmp / ckpt.STATE_FILE, {**self._state_dict(), "metrics": dict(metrics or {})})
+
+        return ckpt.write_dir_atomically(self.output_dir / name, write)
+
+    # --- evaluation ----------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, float]:
+        """Run ``eval_fn`` on the main process (RNG state untouched); others wait."""
+        metrics: dict[str, float] = {}
+        if self.eval_fn is not None and self.acc.is_main_process:
+            model = self.ema.module if self.ema is not None else self.model
+            was_training = model.training
+            model.eval()
+            with fork_all_rngs(), torch.no_grad():
+                metrics = {k: float(v) for k, v in self.eval_fn(model).items()}
+            model.train(was_training)
+            self.logger.log(metrics, self.state.global_step, echo=True)
+            self._update_best(metrics)
+        self.acc.wait_for_everyone()
+        return metrics
+
+    def _update_best(self, metrics: Mapping[str, float]) -> None:
+        name, s = self.config.best_metric, self.state
+        if name not in metrics:
+            log.warning("best_metric %r not in evaluation metrics %s", name, sorted(metrics))
+            return
+        value = metrics[name]
+        better = s.best_metric is None or (
+            value > s.best_metric if self.config.best_mode == "max" else value < s.best_metric
+        )
+        if better:
+            s.best_metric, s.best_step = value, s.global_step
+            self._save_model("best", metrics)
+            log.info("new best %s = %.4f at step %d", name, value, s.global_step)
+
+    # --- training ------------------------------------------------------------------------------
+
+    def fit(self, resume: str | Path | None = None) -> TrainerState:
+        """Train until ``max_steps``/``epochs``; resume from a checkpoint path or ``"auto"``."""
+        self._setup()
+        c, acc = self.config, self.acc
+        if acc.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        start = ckpt.resolve_resume(resume, self.output_dir)
+        if start is not None:
+            self.load_checkpoint(start)
+        trackers_config = flatten(self.run_config)
+        if acc.log_with:
+            acc.init_trackers("tb", config=trackers_config)
+        self.wrapped.train()
+        started = time.monotonic()
+        self.logger.start(self.state.global_step)
+        try:
+            while self.state.global_step < self.total_steps:
+                stop = self._run_epoch(started)
+                if stop:
+                    break
+            self.evaluate()
+            self.save_checkpoint()
+            self._save_model("final")
+        finally:
+            self.logger.close()
+            if acc.log_with:
+                acc.end_training()
+        return self.state
+
+    def _loader(self) -> DataLoader:
+        c, s = self.config, self.state
+        sampler = EpochSampler(
+            len(self.dataset),  # type: ignore[arg-type]
+            c.seed,
+            s.epoch,
+            rank=self.acc.process_index,
+            world_size=self.acc.num_processes,
+            start=s.batch_in_epoch * c.grad_accum * c.batch_size,
+        )
+        return DataLoader(
+            SeededDataset(self.dataset),
+            batch_size=c.batch_size,
+            sampler=sampler,
+            collate_fn=self.collate_fn,
+            num_workers=c.num_workers,
+            drop_last=True,
+            # A private generator: creating the iterator must not draw from the global RNG.
+            generator=torch.Generator().manual_seed(c.seed + 1_000_003 * s.epoch),
+            persistent_workers=False,
+        )
+
+    def _run_epoch(self, started: float) -> bool:
+        """Run the rest of the current epoch; return True when the run should stop."""
+        c, s = self.config, self.state
+        batches = iter(self._loader())
+        epoch = s.epoch
+        while s.epoch == epoch:
+            outputs = self._train_step(batches)
+            s.global_step += 1
+            s.batch_in_epoch += 1
+            if s.batch_in_epoch == self.steps_per_epoch:
+                s.epoch, s.batch_in_epoch = s.epoch + 1, 0
+            hook = getattr(self.model, "on_train_batch_end", None)
+            if callable(hook):
+                hook(s.global_step)
+            self.logger.step(outputs, s, self.optimizer, c.log_every)
+            done = s.global_step >= self.total_steps
+            if done:
+                return True
+            if c.eval_every and s.global_step % c.eval_every == 0:
+                self.evaluate()
+            if c.save_every and s.global_step % c.save_every == 0:
+                self.save_checkpoint()
+            if c.time_limit_min is not None and self._out_of_time(started):
+                log.info("time limit of %.1f min reached at step %d", c.time_limit_min, s.global_step)
+                return True
+        return False
+
+    def _out_of_time(self, started: float) -> bool:
+        over = (time.monotonic() - started) / 60.0 >= self.config.time_limit_min  # type: ignore[operator]
+        flag = torch.tensor([float(over)], device=self.acc.device)
+        return bool(self.acc.gather(flag).max().item() > 0)
+
+    def _train_step(self, batches) -> dict[str, float]:
+        """One optimizer step over ``grad_accum`` micro-batches; returns scalars to log."""
+        c, acc, s = self.config, self.acc, self.state
+        totals: dict[str, float] = {}
+        finite = True
+        for micro in range(c.grad_accum):
+            batch = _to_device(next(batches), acc.device)
+            if isinstance(batch, Mapping):
+                s.skipped_images += int(batch.get("num_skipped", 0) or 0)
+            last = micro == c.grad_accum - 1
+            with acc.no_sync(self.wrapped) if not last else nullcontext():
+                with acc.autocast():
+                    out = self.wrapped(batch)
+                loss = out["loss"]
+                finite = finite and bool(torch.isfinite(loss.detach()).all())
+                acc.backward(loss / c.grad_accum)
+            for k, v in out.items():
+                if isinstance(v, torch.Tensor) and v.numel() == 1:
+                    totals[k] = totals.get(k, 0.0) + float(v.detach()) / c.grad_accum
+        grad_norm = None
+        if c.clip_grad_norm and finite:
+            grad_norm = acc.clip_grad_norm_(self.wrapped.parameters(), c.clip_grad_norm)
+            if grad_norm is not None and acc.scaler is None:
+                finite = finite and bool(torch.isfinite(grad_norm))
+        flag = torch.tensor([float(finite)], device=acc.device)
+        finite = bool(acc.gather(flag).min().item() > 0)
+        if finite:
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+                s.ema_updates = self.ema.num_updates
+        else:
+            self._handle_non_finite(totals)
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if grad_norm is not None:
+            totals["grad_norm"] = float(grad_norm)
+        return totals
+
+    def _handle_non_finite(self, totals: Mapping[str, float]) -> None:
+        c, s = self.config, self.state
+        step = s.global_step + 1
+        where = f"step {step} (epoch {s.epoch}, batch {s.batch_in_epoch} of the epoch)"
+        loss = totals.get("loss", math.nan)
+        if c.nan_policy == "raise":
+            raise NonFiniteLossError(
+                f"non-finite loss or gradient (loss={loss}) at {where}; lower train.lr, set "
+                f"train.clip_grad_norm, check the data, or set train.nan_policy=skip"
+            )
+        s.nan_skips += 1
+        log.warning("skipped non-finite batch at %s (%d/%d)", where, s.nan_skips, c.max_nan_skips)
+        if s.nan_skips > c.max_nan_skips:
+            raise NonFiniteLossError(
+                f"more than train.max_nan_skips={c.max_nan_skips} non-finite batches; the last "
+                f"at {where} (loss={loss}); lower train.lr or check the data"
+            )
