@@ -38,15 +38,16 @@ def hardware(device: str) -> str:
     return text
 
 
-def timed(fn: Callable[[], object], repeats: int, device: str) -> float:
-    """Median seconds of ``fn`` over ``repeats`` runs after one warm-up run."""
+def timed(fn: Callable[[], object], repeats: int, device: str, warmup: bool = True) -> float:
+    """Median seconds of ``fn`` over ``repeats`` runs (after one warm-up run if ``warmup``)."""
 
     def sync() -> None:
         if device.startswith("cuda"):
             torch.cuda.synchronize(device)
 
-    fn()
-    sync()
+    if warmup:
+        fn()
+        sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -61,25 +62,34 @@ def bench_model(name: str, device: str, batch: int, repeats: int) -> None:
     torch.manual_seed(0)
     model = Recognizer.from_config({"backbone": {"name": name}}).to(device).eval()
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"\n{name} + ar decoder ({params:.1f} M parameters), max_length 25, device {device}")
-    print(f"{'batch':>5} {'path':<28} {'ms/batch':>10} {'img/s':>9} {'uncached/cached':>16}")
+    print(
+        f"\n{name} + ar decoder ({params:.1f} M parameters), max_length 25, device {device}",
+        flush=True,
+    )
+    print(
+        f"{'batch':>5} {'path':<28} {'ms/batch':>10} {'img/s':>9} {'uncached/cached':>16}",
+        flush=True,
+    )
     for b in (1, batch):
         x = torch.randn(b, 3, 32, 128, device=device)
         memory = model.backbone(x)
-        reps = repeats if b == 1 else max(2, repeats // 2)
-        enc = timed(lambda x=x: model.backbone(x), reps, device)
+        # batch 1 is warmed up; a big batch runs for seconds, so first-call costs do not matter
+        reps, warm = (repeats, True) if b == 1 else (max(1, repeats // 3), False)
+        enc = timed(lambda x=x: model.backbone(x), reps, device, warm)
         cached = timed(
             lambda m=memory: model.decoder.decode(m, use_cache=True, stop_at_eos=False),
             reps,
             device,
+            warm,
         )
         uncached = timed(
             lambda m=memory: model.decoder.decode(m, use_cache=False, stop_at_eos=False),
             reps,
             device,
+            warm,
         )
         steps = model.decoder.decode(memory).shape[1]
-        natural = timed(lambda m=memory: model.decoder.decode(m), reps, device)
+        natural = timed(lambda m=memory: model.decoder.decode(m), reps, device, warm)
         rows = [
             ("encoder only", enc, None),
             ("enc + cached, forced 26", enc + cached, None),
@@ -90,7 +100,7 @@ def bench_model(name: str, device: str, batch: int, repeats: int) -> None:
         ]
         for label, seconds, ratio in rows:
             r = f"{ratio:16.2f}" if ratio is not None else f"{'':16}"
-            print(f"{b:>5} {label:<28} {seconds * 1e3:10.1f} {b / seconds:9.1f} {r}")
+            print(f"{b:>5} {label:<28} {seconds * 1e3:10.1f} {b / seconds:9.1f} {r}", flush=True)
 
 
 def main() -> None:
@@ -102,7 +112,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"hardware: {hardware(args.device)}")
+    print(f"hardware: {hardware(args.device)}", flush=True)
     for name in args.models:
         bench_model(name, args.device, args.batch, args.repeats)
 

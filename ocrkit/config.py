@@ -57,7 +57,9 @@ def _load_file(path: Path, stack: tuple[Path, ...]) -> dict[str, Any]:
         chain = " -> ".join(str(p) for p in (*stack, path))
         raise ConfigError(f"_base_ cycle: {chain}")
     if not path.is_file():
-        raise ConfigError(f"recipe {path} does not exist; check the path (recipes live in recipes/)")
+        raise ConfigError(
+            f"recipe {path} does not exist; check the path (recipes live in recipes/)"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -111,7 +113,9 @@ def apply_override(config: dict[str, Any], item: str) -> None:
         where = ".".join(parts[: depth + 1])
         if isinstance(node, list):
             if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-                raise ConfigError(f"override {key}: {where} is not an index of a list of {len(node)}")
+                raise ConfigError(
+                    f"override {key}: {where} is not an index of a list of {len(node)}"
+                )
             part = int(part)  # type: ignore[assignment]
         elif isinstance(node, dict):
             if part not in node:
@@ -201,7 +205,9 @@ def to_dataclass(cls: type[T], data: Mapping[str, Any] | None, section: str) -> 
             close = difflib.get_close_matches(name, fields, n=3)
             hint = f" Did you mean {', '.join(f'{section}.{c}' for c in close)}?" if close else ""
             raise ConfigError(f"recipe key {section}.{name}: unknown.{hint}")
-    values = {name: _check_type(value, hints[name], f"{section}.{name}") for name, value in data.items()}
+    values = {
+        name: _check_type(value, hints[name], f"{section}.{name}") for name, value in data.items()
+    }
     obj = cls(**values)
     check = getattr(obj, "validate", None)
     if check is not None:
@@ -210,7 +216,11 @@ def to_dataclass(cls: type[T], data: Mapping[str, Any] | None, section: str) -> 
 
 
 def _check_type(value: Any, hint: Any, key: str) -> Any:
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    options = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
     if value is None and type(None) in options:
         return None
     for option in options:

@@ -81,15 +81,18 @@ def test_predict_batches_do_not_change_results() -> None:
     whole = model.predict(images, batch_size=64)
     split = model.predict(images, batch_size=2)
     assert [p.text for p in whole] == [p.text for p in split]
-    np.testing.assert_allclose([p.confidence for p in whole], [p.confidence for p in split],
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        [p.confidence for p in whole], [p.confidence for p in split], rtol=1e-4
+    )
 
 
 def test_save_and_load_are_bit_exact(tmp_path: Path) -> None:
     model = tiny(seed=3).eval()
     folder = model.save_pretrained(tmp_path / "model")
     assert sorted(p.name for p in folder.iterdir()) == [
-        "charset.json", "config.json", "model.safetensors"
+        "charset.json",
+        "config.json",
+        "model.safetensors",
     ]
     config = json.loads((folder / "config.json").read_text())
     assert config["backbone"] == {**TINY["backbone"]}
@@ -192,8 +195,9 @@ def test_cli_recognize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split("\t")[:2] for ln in lines] == [[p, e.text] for p, e in zip(paths, expected)]
 
-    assert cli_main(["recognize", "--model", str(folder), "--json", "--batch-size", "1",
-                     *paths]) == 0
+    assert (
+        cli_main(["recognize", "--model", str(folder), "--json", "--batch-size", "1", *paths]) == 0
+    )
     records = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == [e.text for e in expected]
     assert records[0]["path"] == paths[0]

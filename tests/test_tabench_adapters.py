@@ -105,7 +105,9 @@ def _tf_smart_resize():
 @given(
     h=st.integers(1, 8000),
     w=st.integers(1, 8000),
-    limits=st.sampled_from([(56 * 56, 28 * 28 * 1280), (56 * 56, 28 * 28 * 16384), (3136, 200_000)]),
+    limits=st.sampled_from(
+        [(56 * 56, 28 * 28 * 1280), (56 * 56, 28 * 28 * 16384), (3136, 200_000)]
+    ),
 )
 def test_smart_resize_matches_transformers(h, w, limits):
     reference = _tf_smart_resize()
@@ -123,14 +125,18 @@ answers = st.one_of(
     st.text(max_size=200),
     st.recursive(
         st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=8),
-        lambda c: st.lists(c, max_size=5) | st.dictionaries(
-            st.sampled_from(["bbox_2d", "box_2d", "bbox", "text", "label", "x"]), c, max_size=4
+        lambda c: (
+            st.lists(c, max_size=5)
+            | st.dictionaries(
+                st.sampled_from(["bbox_2d", "box_2d", "bbox", "text", "label", "x"]), c, max_size=4
+            )
         ),
         max_leaves=20,
     ).map(lambda v: json.dumps(v)),
     st.builds(
         lambda a, b: f"{a}```json\n{b}\n```<|begin_of_box|>{b}<|det|>{b}",
-        st.text(max_size=20), st.text(alphabet="[]{},:0123456789.-\"e ", max_size=60),
+        st.text(max_size=20),
+        st.text(alphabet='[]{},:0123456789.-"e ', max_size=60),
     ),
 )
 

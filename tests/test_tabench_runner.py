@@ -90,7 +90,7 @@ class Server:
             h.wfile.write(b"error")
             return
         if action == "stall":
-            time.sleep(1.0)
+            time.sleep(3.0)  # past the 2 s client timeout
         elif self.delay:
             time.sleep(self.delay)
         reply = {"choices": [{"message": {"role": "assistant", "content": answer}}]}
@@ -120,7 +120,7 @@ def server_factory():
 
 
 def answerer(url: str, **kwargs) -> HttpAnswerer:
-    opts = {"timeout": 0.4, "max_retries": 3, "backoff": 0.01, **kwargs}
+    opts = {"timeout": 2.0, "max_retries": 3, "backoff": 0.01, **kwargs}
     return HttpAnswerer(ChatClient(url, "fake-model", **opts), build_adapter("json"))
 
 
@@ -158,11 +158,33 @@ def test_kill_and_resume(tmp_path, server_factory):
     queries = make_bench(tmp_path)
     server = server_factory(delay=0.15)
     out = tmp_path / "p.jsonl"
-    cmd = [sys.executable, "-m", "ocrkit", "tabench", "run", "--bench", str(tmp_path / "bench.jsonl"),
-           "--endpoint", server.url, "--model", "fake-model", "--adapter", "json",
-           "--workers", "1", "--out", str(out), "--retries", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OCRKIT_PROGRESS": "0"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "ocrkit",
+        "tabench",
+        "run",
+        "--bench",
+        str(tmp_path / "bench.jsonl"),
+        "--endpoint",
+        server.url,
+        "--model",
+        "fake-model",
+        "--adapter",
+        "json",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+        "--retries",
+        "0",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OCRKIT_PROGRESS": "0"},
+    )
     cache = cache_path_for(out)
     try:
         for _ in range(600):  # poll (no timing assertion): until some answers are cached
@@ -178,7 +200,7 @@ def test_kill_and_resume(tmp_path, server_factory):
     with open(cache, "a") as f:  # a torn write, as if the kill had landed mid line
         f.write('{"key": "abc", "id": "r0", "ra')
     asked_before = sum(server.requests.values())
-    preds, stats = run_bench(queries, answerer(server.url), out, workers=2)
+    preds, stats = run_bench(queries, answerer(server.url, timeout=30), out, workers=2)
     assert stats.cached == done and stats.answered == len(queries) - done
     assert sum(server.requests.values()) - asked_before == len(queries) - done
     assert score(queries, preds)["overall"] == pytest.approx(100.0)

@@ -26,7 +26,7 @@ BENCH = [
     r2t("r2", "ＡＢＣ"),  # full-width, NFKC -> "ABC": right
     r2t("r3", "你好。"),  # CJK full stop variant: right
     r2t("r4", "a  b"),  # whitespace collapsed, zero-width removed: right
-    r2t("r5", "x"),  # empty answer: unparsable
+    r2t("r5", "x"),  # empty answer: counted as empty
     t2r("t1", [[0, 0, 10, 10], [20, 0, 30, 10]]),  # two merged instances, both found: TP 2
     t2r("t2", [[0, 0, 10, 10]]),  # one right + one stray box: TP 1, FP 1
     t2r("t3", [[0, 0, 10, 10], [10, 0, 20, 10]]),  # one box over both, IoU 0.5 each: TP 1, FN 1
@@ -55,7 +55,8 @@ def test_hand_computed_scores():
     assert t["recall"] == pytest.approx(100 * 5 / 7)
     assert t["f1"] == pytest.approx(100 * 10 / 13)
     assert result["overall"] == pytest.approx((60 + 100 * 10 / 13) / 2)
-    assert result["unparsable"] == {"r2t": 1, "t2r": 0}
+    assert result["unparsable"] == {"r2t": 0, "t2r": 0}
+    assert result["empty"] == {"r2t": 1, "t2r": 0}
     assert result["missing"] == {"r2t": 0, "t2r": 1}
     # breakdowns: category "scene" holds the R2T queries, "doc" the T2R ones
     scene, doc = result["by_category"]["scene"], result["by_category"]["doc"]
@@ -102,11 +103,13 @@ def test_raw_answers_parsed_by_adapter_and_malformed_counted():
         "t1": {"id": "t1", "raw": 'Here: [{"bbox_2d": [0,0,10,10]}, {"bbox_2d": [20,0,30,10]}]'},
         "t2": {"id": "t2", "raw": "I cannot find it."},
         "t3": {"id": "t3", "boxes": [[0, 0, "a", 10]]},  # malformed box
+        "t4": {"id": "t4", "boxes": []},  # well-formed "nothing found"
     }
     result = score(BENCH, preds, adapter=build_adapter("json"))
     assert result["r2t"]["correct"] == 1
     assert result["unparsable"] == {"r2t": 1, "t2r": 2}
-    assert result["missing"] == {"r2t": 3, "t2r": 2}
+    assert result["empty"] == {"r2t": 0, "t2r": 1}
+    assert result["missing"] == {"r2t": 3, "t2r": 1}
     assert result["t2r"]["tp"] == 2 and result["t2r"]["fp"] == 0
     with pytest.raises(ValueError, match="--adapter"):
         score(BENCH, preds)

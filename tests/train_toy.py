@@ -6,7 +6,9 @@ resume that failed to restore the data position or an RNG state would change the
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -40,6 +42,8 @@ class ToyModel(nn.Module):
         )
 
     def training_step(self, batch: dict) -> dict:
+        if os.environ.get("OCRKIT_TOY_SLEEP"):  # slows the subprocess so it can be killed mid-run
+            time.sleep(float(os.environ["OCRKIT_TOY_SLEEP"]))
         logits = self.net(batch["x"])
         loss = nn.functional.cross_entropy(logits, batch["y"])
         acc = (logits.argmax(-1) == batch["y"]).float().mean()
@@ -50,6 +54,7 @@ def run(output: str, max_steps: int, save_every: int, resume: str | None) -> Non
     """Entry point of the kill-and-resume subprocess."""
     from ocrkit.train import TrainConfig, Trainer
 
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     config = TrainConfig(
         seed=7,

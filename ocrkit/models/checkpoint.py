@@ -77,9 +77,7 @@ def save_folder(
     config = copy.deepcopy(dict(config))
     for key in _INIT_ONLY_KEYS:
         config["backbone"].pop(key, None)
-    config.update(
-        {"architecture": "Recognizer", "format": FORMAT, "ocrkit_version": version}
-    )
+    config.update({"architecture": "Recognizer", "format": FORMAT, "ocrkit_version": version})
     config["charset"] = charset.to_json()
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     atomic_write(

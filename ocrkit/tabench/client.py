@@ -118,7 +118,12 @@ class ChatClient:
                     after = None
                 raise _Retryable(f"HTTP {exc.code}: {detail}", after) from None
             raise RequestFailed(f"HTTP {exc.code}: {detail}") from None
-        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
+        except (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            TimeoutError,
+            ConnectionError,
+        ) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from None
         try:
             reply = json.loads(raw)

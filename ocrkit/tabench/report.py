@@ -12,6 +12,8 @@ def _row(name: str, s: dict[str, Any]) -> str:
     r, t = s["r2t"], s["t2r"]
     bad = s["unparsable"]["r2t"] + s["unparsable"]["t2r"]
     miss = s["missing"]["r2t"] + s["missing"]["t2r"]
+    empty = s.get("empty", {"r2t": 0, "t2r": 0})
+    bad = f"{bad} / {empty['r2t'] + empty['t2r']}"
     return (
         f"| {name} | {r['n']} | {r['accuracy']:.2f} | {t['n']} | {t['precision']:.2f} | "
         f"{t['recall']:.2f} | {t['f1']:.2f} | {s['overall']:.2f} | {bad} | {miss} |"
@@ -19,7 +21,7 @@ def _row(name: str, s: dict[str, Any]) -> str:
 
 
 _HEAD = (
-    "| {0} | R2T n | Acc_R2T | T2R n | P | R | F1_T2R | Overall | unparsable | missing |\n"
+    "| {0} | R2T n | Acc_R2T | T2R n | P | R | F1_T2R | Overall | unparsable / empty | missing |\n"
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
 
@@ -36,7 +38,7 @@ def markdown_report(result: dict[str, Any], title: str = "TABench results") -> s
         "",
         f"T2R matching: one-to-one, IoU {st.get('comparison', '>=')} "
         f"{st.get('iou_threshold', 0.5)}, order `{st.get('match_order', 'iou')}`. "
-        "Percentages; unparsable and missing answers score as empty.",
+        "Percentages; unparsable, empty and missing answers all score as empty answers.",
         "",
         _HEAD.format("slice"),
         _row("all", result),

@@ -37,6 +37,7 @@ class Tally:
     fn: int = 0
     unparsable: dict[str, int] = field(default_factory=lambda: {"r2t": 0, "t2r": 0})
     missing: dict[str, int] = field(default_factory=lambda: {"r2t": 0, "t2r": 0})
+    empty: dict[str, int] = field(default_factory=lambda: {"r2t": 0, "t2r": 0})
 
     def summary(self) -> dict[str, Any]:
         acc = 100.0 * self.r2t_correct / self.r2t_n if self.r2t_n and self.r2t_valid else 0.0
@@ -55,6 +56,7 @@ class Tally:
             "overall": (acc + f1) / 2.0,
             "unparsable": dict(self.unparsable),
             "missing": dict(self.missing),
+            "empty": dict(self.empty),
         }
 
 
@@ -73,10 +75,12 @@ def _valid_shape(shape: Any) -> bool:
 def resolve_prediction(
     query: Query, record: Mapping[str, Any] | None, adapter: Any = None
 ) -> tuple[Any, str]:
-    """The answer a record gives for ``query`` and its status: ``ok``, ``missing``, ``unparsable``.
+    """The answer a record gives for ``query`` and its status.
 
-    ``text``/``boxes`` are used as given (absolute pixels); ``raw`` goes through ``adapter``.
-    The answer is ``""`` / ``[]`` unless the status is ``ok``.
+    ``ok``; ``empty`` (a well-formed empty answer: ``""`` or ``[]``, e.g. an engine that found
+    nothing); ``unparsable`` (a raw answer the adapter cannot read, a malformed record);
+    ``missing``. ``text``/``boxes`` are used as given (absolute pixels); ``raw`` goes through
+    ``adapter``. The answer is ``""`` / ``[]`` unless the status is ``ok``.
     """
     empty: Any = "" if query.task == "r2t" else []
     if record is None:
@@ -92,9 +96,11 @@ def resolve_prediction(
         return empty, "unparsable"
     value = record.get(key)
     if query.task == "r2t":
-        return (value, "ok") if isinstance(value, str) and value.strip() else (empty, "unparsable")
-    if isinstance(value, list) and value and all(_valid_shape(s) for s in value):
-        return value, "ok"
+        if isinstance(value, str):
+            return (value, "ok") if value.strip() else (empty, "empty")
+        return empty, "unparsable"
+    if isinstance(value, list) and all(_valid_shape(s) for s in value):
+        return (value, "ok") if value else (empty, "empty")
     return empty, "unparsable"
 
 

@@ -132,7 +132,7 @@ def prune(output_dir: str | Path, keep_last: int) -> None:
     for path in list_checkpoints(output_dir)[:-keep_last] if keep_last > 0 else []:
         shutil.rmtree(path, ignore_errors=True)
     if root.is_dir():
-        for path in root.glob(".tmp-*"):
+        for path in [*root.glob(".tmp-*"), *root.glob(".rng-*")]:
             if not path.name.endswith(f"-{os.getpid()}"):
                 shutil.rmtree(path, ignore_errors=True)
 
@@ -192,7 +192,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(
         {
             "bit_generator": "MT19937",
-            "state": {"key": state["numpy_key"].numpy().astype(np.uint32), "pos": state["numpy_pos"]},
+            "state": {
+                "key": state["numpy_key"].numpy().astype(np.uint32),
+                "pos": state["numpy_pos"],
+            },
             "has_gauss": state["numpy_has_gauss"],
             "gauss": state["numpy_gauss"],
         }

@@ -78,7 +78,8 @@ class RunLogger:
         self.t0, self.window_start_step = now, state.global_step
         if self.bar is not None:
             self.bar.set_postfix(
-                loss=f"{metrics.get('train/loss', float('nan')):.4f}", lr=f"{metrics['train/lr']:.2e}"
+                loss=f"{metrics.get('train/loss', float('nan')):.4f}",
+                lr=f"{metrics['train/lr']:.2e}",
             )
         self.log(metrics, state.global_step)
 
@@ -90,7 +91,9 @@ class RunLogger:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
-        text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+        text = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+        )
         if echo or self.bar is None or self.bar.disable:
             log.info("step %d: %s", step, text)
 

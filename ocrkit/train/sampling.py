@@ -65,7 +65,7 @@ def rng_scope(seed: int) -> Iterator[None]:
     py, np_state, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also queues CUDA
     try:
         yield
     finally:

@@ -54,7 +54,9 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
 
 
-def synth_lmdb(num_samples: int, seed: int = 0, cache_dir: str | None = None, workers: int = 0) -> Path:
+def synth_lmdb(
+    num_samples: int, seed: int = 0, cache_dir: str | None = None, workers: int = 0
+) -> Path:
     """The LMDB of ``num_samples`` synthetic words (seed ``seed``), rendered on first use."""
     from ocrkit.data.render import render_to_lmdb
 
@@ -63,8 +65,10 @@ def synth_lmdb(num_samples: int, seed: int = 0, cache_dir: str | None = None, wo
     if (target / "data.mdb").is_file():
         return target
     tmp = root / f".tmp-{target.name}-{os.getpid()}"
-    log.info("rendering %d synthetic words into %s (first use; cached afterwards)", num_samples, target)
-    render_to_lmdb(tmp, num_samples, seed=seed, num_workers=workers, overwrite=True)
+    log.info(
+        "rendering %d synthetic words into %s (first use; cached afterwards)", num_samples, target
+    )
+    render_to_lmdb(tmp, num_samples, seed=seed, num_workers=max(workers, 2), overwrite=True)
     os.replace(tmp, target)
     return target
 
@@ -77,6 +81,10 @@ def _open(spec: Any, protocol: str | None, transform: Any, workers: int) -> Data
         if spec.get("type") == "synth":
             kwargs = {k: v for k, v in spec.items() if k != "type"}
             spec = str(synth_lmdb(workers=workers, **kwargs))
+        elif "type" not in spec:
+            if set(spec) != {"path"}:
+                raise ConfigError(f"dataset spec {spec}: add 'type' (lmdb, folder, scene, ...)")
+            spec = spec["path"]
     return open_dataset(spec, protocol=protocol, transform=transform)
 
 
@@ -94,6 +102,20 @@ def _spec_name(spec: Any, index: int) -> str:
 def _split(n: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
     order = np.random.default_rng(seed).permutation(n).tolist()
     return sorted(order[holdout:]), sorted(order[:holdout])
+
+
+class _PerSampleSeed:
+    """Calls ``augment(image, seed)`` with a seed drawn from the global numpy RNG, which the
+    trainer seeds per sample (:class:`ocrkit.train.sampling.SeededDataset`): resumable order."""
+
+    def __init__(self, augment: Callable[..., Any]) -> None:
+        self.augment = augment
+
+    def __call__(self, image: Any) -> Any:
+        return self.augment(image, int(np.random.randint(0, 2**31 - 1)))
+
+    def __repr__(self) -> str:
+        return f"PerSampleSeed({self.augment!r})"
 
 
 def build_str_data(config: Mapping[str, Any], img_size: tuple[int, int], seed: int, workers: int):
@@ -114,7 +136,7 @@ def build_str_data(config: Mapping[str, Any], img_size: tuple[int, int], seed: i
                 f"recipe key data.augment={data['augment']!r}: ocrkit.data.augment is not "
                 f"available ({exc}); set data.augment=null"
             ) from None
-        steps.append(StrAugment(preset=data["augment"]))
+        steps.append(_PerSampleSeed(StrAugment(preset=data["augment"])))
     steps.append(StrTransform(img_size))
     from ocrkit.data import Compose
 
@@ -128,7 +150,9 @@ def build_str_data(config: Mapping[str, Any], img_size: tuple[int, int], seed: i
         holdout = int(options.get("holdout", 0) or 0)
         if holdout:
             if holdout >= len(train_set):
-                raise ConfigError(f"recipe key data.train.{i}.holdout: {holdout} >= {len(train_set)} samples")
+                raise ConfigError(
+                    f"recipe key data.train.{i}.holdout: {holdout} >= {len(train_set)} samples"
+                )
             keep, held = _split(len(train_set), holdout, seed + i)
             val[f"{name}_holdout"] = SubsetStrDataset(_open(spec, protocol, None, workers), held)
             train_set = SubsetStrDataset(train_set, keep)
@@ -170,7 +194,9 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
     from ocrkit.models import Recognizer
 
     if "model" not in config:
-        raise ConfigError("recipe key model: missing; the str task builds Recognizer.from_config(model)")
+        raise ConfigError(
+            "recipe key model: missing; the str task builds Recognizer.from_config(model)"
+        )
     try:
         model = Recognizer.from_config(config["model"])
     except (ValueError, KeyError) as exc:
@@ -199,3 +225,7 @@ def build_task(config: Mapping[str, Any]) -> TaskParts:
     if not name:
         raise ConfigError(f"recipe key task: missing; one of {', '.join(TASKS.list())}")
     return TASKS.get(name)(config)
+
+
+import ocrkit.anchoring.tasks  # noqa: E402,F401  (registers the qmask task)
+import ocrkit.pretrain.tasks  # noqa: E402,F401  (registers the mim and mnsp tasks)

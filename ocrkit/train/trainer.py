@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -139,7 +140,9 @@ class Trainer:
                 f"train.batch_size or add data"
             )
         self.total_steps = c.max_steps or c.epochs * self.steps_per_epoch
-        warmup = c.warmup_steps if c.warmup_steps is not None else int(c.warmup_ratio * self.total_steps)
+        warmup = (
+            c.warmup_steps if c.warmup_steps is not None else int(c.warmup_ratio * self.total_steps)
+        )
         self.optimizer = build_optimizer(
             self.model, c.lr, c.weight_decay, c.layer_decay, tuple(c.betas), c.eps
         )
@@ -184,8 +187,10 @@ class Trainer:
                     ckpt.write_json(tmp / "scaler.json", acc.scaler.state_dict())
                 ckpt.write_json(tmp / ckpt.STATE_FILE, self._state_dict())
 
-            path = ckpt.write_dir_atomically(root / name, write)
-            rng_dir.rmdir()
+            try:
+                path = ckpt.write_dir_atomically(root / name, write)
+            finally:
+                shutil.rmtree(rng_dir, ignore_errors=True)
             ckpt.prune(self.output_dir, self.config.keep_last)
             log.info("saved checkpoint %s", path)
         acc.wait_for_everyone()
@@ -227,7 +232,9 @@ class Trainer:
 
         def write(tmp: Path) -> None:
             save_model_folder(model, tmp)
-            ckpt.write_json(tmp / ckpt.STATE_FILE, {**self._state_dict(), "metrics": dict(metrics or {})})
+            ckpt.write_json(
+                tmp / ckpt.STATE_FILE, {**self._state_dict(), "metrics": dict(metrics or {})}
+            )
 
         return ckpt.write_dir_atomically(self.output_dir / name, write)
 
@@ -267,7 +274,7 @@ class Trainer:
     def fit(self, resume: str | Path | None = None) -> TrainerState:
         """Train until ``max_steps``/``epochs``; resume from a checkpoint path or ``"auto"``."""
         self._setup()
-        c, acc = self.config, self.acc
+        acc = self.acc
         if acc.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         start = ckpt.resolve_resume(resume, self.output_dir)
@@ -338,7 +345,9 @@ class Trainer:
             if c.save_every and s.global_step % c.save_every == 0:
                 self.save_checkpoint()
             if c.time_limit_min is not None and self._out_of_time(started):
-                log.info("time limit of %.1f min reached at step %d", c.time_limit_min, s.global_step)
+                log.info(
+                    "time limit of %.1f min reached at step %d", c.time_limit_min, s.global_step
+                )
                 return True
         return False
 

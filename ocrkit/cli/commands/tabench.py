@@ -233,6 +233,7 @@ def _finish(args: argparse.Namespace, queries, predictions, adapter, extra: dict
         f"R2T n={r['n']} Acc={r['accuracy']:.2f} | T2R n={t['n']} P={t['precision']:.2f} "
         f"R={t['recall']:.2f} F1={t['f1']:.2f} | Overall={result['overall']:.2f} | "
         f"unparsable r2t={result['unparsable']['r2t']} t2r={result['unparsable']['t2r']} | "
+        f"empty r2t={result['empty']['r2t']} t2r={result['empty']['t2r']} | "
         f"missing r2t={result['missing']['r2t']} t2r={result['missing']['t2r']}"
     )
     return result

@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import nn
 
+from ocrkit.models.backbones.svtrv2 import SVTRv2, svtrv2_base, svtrv2_small
 from ocrkit.models.backbones.timm_backbone import TimmBackbone
 from ocrkit.models.backbones.vit import VIT_CONFIGS, TextViT
 from ocrkit.registry import Registry
@@ -33,6 +34,9 @@ for _name in VIT_CONFIGS:
 
 BACKBONES.register("timm")(TimmBackbone)
 
+BACKBONES.register("svtrv2_small")(svtrv2_small)
+BACKBONES.register("svtrv2_base")(svtrv2_base)
+
 
 def build_backbone(name: str, **kwargs: Any) -> nn.Module:
     """``BACKBONES.build(name, **kwargs)``, plus ``timm:<model_name>`` for any timm model."""
@@ -41,4 +45,4 @@ def build_backbone(name: str, **kwargs: Any) -> nn.Module:
     return BACKBONES.build(name, **kwargs)
 
 
-__all__ = ["BACKBONES", "TextViT", "TimmBackbone", "build_backbone"]
+__all__ = ["BACKBONES", "SVTRv2", "TextViT", "TimmBackbone", "build_backbone"]

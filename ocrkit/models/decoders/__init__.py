@@ -12,9 +12,11 @@ from __future__ import annotations
 from torch import nn
 
 from ocrkit.models.decoders.ar import ARDecoder
+from ocrkit.models.decoders.mdiff import MDiffDecoder
 from ocrkit.registry import Registry
 
 DECODERS: Registry[nn.Module] = Registry("decoder")
 DECODERS.register("ar")(ARDecoder)
+DECODERS.register("mdiff")(MDiffDecoder)
 
-__all__ = ["DECODERS", "ARDecoder"]
+__all__ = ["DECODERS", "ARDecoder", "MDiffDecoder"]

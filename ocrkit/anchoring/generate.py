@@ -1,0 +1,314 @@
+"""Anchoring training instances from region annotations and from the synthetic renderer.
+
+Region annotations are read with TABench's readers (ICDAR-style JSONL such as
+``shared/data/ic15_train``, FUNSD folders, the generic region JSONL), so a region means the same
+thing in training data and in the benchmark. From one annotated image come:
+
+* ``r2t``: the S1 prompt ``What is the text at location [x1, y1, x2, y2]?`` -> the transcript;
+  mask: the region's de-stylized text;
+* ``t2r``: ``Where is "TEXT" located in the image?`` -> ``[{"bbox_2d": [...]}, ...]`` (absolute
+  pixels, every instance with the same canonical string); mask: all those regions;
+* ``read`` (VQA without mask): ``Read all the text in the image.`` -> the words in reading order
+  (images with few words only);
+* ``vqa`` (FUNSD): ``What is the value of the field "Q"?`` -> the linked answer entity; with its
+  mask (VQA with masks) or without (``vqa_masks: false``).
+
+Every instance lists the image's legible regions as OCR-prior candidates for SPI. The synthetic
+scenes paste rendered words (:class:`~ocrkit.data.render.WordRenderer`) on plain canvases and
+write an ICDAR-style ``annotations.jsonl``, read back through the same path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ocrkit.anchoring.data import AnchorInstance
+from ocrkit.utils.progress import progress
+
+log = logging.getLogger(__name__)
+
+READ_PROMPT = "Read all the text in the image."
+VQA_PROMPT = 'What is the value of the field "{question}"?'
+ANCHOR_TASKS = ("r2t", "t2r", "read", "vqa")
+
+
+def _bbox(shape: Sequence[Any]) -> list[int]:
+    from ocrkit.tabench.geometry import bounding_box
+
+    return [int(round(v)) for v in bounding_box(shape)]
+
+
+def _clip(box: Sequence[float], width: int, height: int) -> list[int]:
+    x1, y1, x2, y2 = box
+    return [
+        int(max(0, min(width, x1))),
+        int(max(0, min(height, y1))),
+        int(max(0, min(width, x2))),
+        int(max(0, min(height, y2))),
+    ]
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+def t2r_answer(boxes: Sequence[Sequence[float]]) -> str:
+    """The T2R answer text: a JSON list of ``{"bbox_2d": [x1, y1, x2, y2]}`` (integers)."""
+    return json.dumps([{"bbox_2d": [int(round(v)) for v in b]} for b in boxes])
+
+
+def instances_from_image(
+    img: Any,
+    rng: np.random.Generator,
+    tasks: Sequence[str] = ("r2t", "t2r"),
+    per_image: int | None = 4,
+    read_max_words: int = 12,
+) -> list[AnchorInstance]:
+    """R2T / T2R / read instances of one ``tabench.sources.AnnotatedImage``."""
+    from ocrkit.tabench.normalize import canonicalize
+    from ocrkit.tabench.schema import r2t_prompt, t2r_prompt
+
+    width, height = img.size or _image_size(img.path)
+    legible = [r for r in img.regions if not r.ignore and r.text.strip()]
+    if not legible:
+        return []
+    prior = [{"text": r.text, "box": _clip(_bbox(r.shape), width, height)} for r in legible]
+    base = {"image": str(img.path), "width": width, "height": height, "source": img.source}
+    out: list[AnchorInstance] = []
+
+    def with_targets(indices: Iterable[int]) -> list[dict[str, Any]]:
+        chosen = set(indices)
+        return [{**p, "target": i in chosen} for i, p in enumerate(prior)]
+
+    def pick(n: int) -> list[int]:
+        k = n if per_image is None else min(per_image, n)
+        return sorted(int(i) for i in rng.choice(n, size=k, replace=False))
+
+    if "r2t" in tasks:
+        for i in pick(len(legible)):
+            r, box = legible[i], prior[i]["box"]
+            if box[2] <= box[0] or box[3] <= box[1]:
+                continue
+            out.append(
+                AnchorInstance(
+                    **base,
+                    task="r2t",
+                    question=r2t_prompt(box),
+                    answer=r.text,
+                    transcript=r.text,
+                    box=box,
+                    regions=[{"text": r.text, "shape": r.shape}],
+                    prior=with_targets([i]),
+                )
+            )
+    if "t2r" in tasks:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(legible):
+            key = canonicalize(r.text)
+            if key:
+                groups[key].append(i)
+        keys = sorted(groups)
+        for j in pick(len(keys)):
+            members = groups[keys[j]]
+            text = Counter(legible[i].text for i in members).most_common(1)[0][0]
+            boxes = [prior[i]["box"] for i in members]
+            out.append(
+                AnchorInstance(
+                    **base,
+                    task="t2r",
+                    question=t2r_prompt(text),
+                    answer=t2r_answer(boxes),
+                    transcript=text,
+                    regions=[{"text": legible[i].text, "shape": legible[i].shape} for i in members],
+                    prior=with_targets(members),
+                )
+            )
+    if "read" in tasks and len(legible) <= read_max_words:
+        order = sorted(range(len(legible)), key=lambda i: (prior[i]["box"][1], prior[i]["box"][0]))
+        out.append(
+            AnchorInstance(
+                **base,
+                task="read",
+                question=READ_PROMPT,
+                answer=" ".join(legible[i].text for i in order),
+                prior=with_targets([]),
+            )
+        )
+    return out
+
+
+def funsd_vqa(root: str | Path, masks: bool = True, source: str = "funsd") -> Iterator[AnchorInstance]:
+    """Key-value questions of FUNSD forms: a linked question entity -> its answer entity."""
+    root = Path(root)
+    for ann in sorted((root / "annotations").glob("*.json")):
+        image = (root / "images" / f"{ann.stem}.png").resolve()
+        form = json.loads(ann.read_text(encoding="utf-8")).get("form", [])
+        by_id = {e["id"]: e for e in form}
+        width, height = _image_size(image)
+        words = [w for e in form for w in e.get("words", []) if str(w.get("text", "")).strip()]
+        prior = [{"text": w["text"], "box": _clip(w["box"], width, height)} for w in words]
+        for e in form:
+            if e.get("label") != "question" or not e.get("text", "").strip():
+                continue
+            for a, b in e.get("linking", []):
+                other = by_id.get(b if a == e["id"] else a)
+                if other is None or other.get("label") != "answer" or not other["text"].strip():
+                    continue
+                regions = [{"text": w["text"], "shape": w["box"]} for w in other["words"] if w["text"].strip()]
+                targets = {id(w) for w in other["words"]}
+                yield AnchorInstance(
+                    image=str(image),
+                    width=width,
+                    height=height,
+                    task="vqa",
+                    question=VQA_PROMPT.format(question=e["text"].strip().rstrip(":").strip()),
+                    answer=other["text"].strip(),
+                    box=_clip(other["box"], width, height),
+                    regions=regions if masks else [],
+                    prior=[
+                        {**p, "target": id(w) in targets} for p, w in zip(prior, words)
+                    ],
+                    source=source,
+                )
+
+
+# --- synthetic scenes ------------------------------------------------------------------------
+
+
+def _canvas(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    base = rng.integers(0, 256, 3).astype(np.float32)
+    grad = np.linspace(0, 1, width, dtype=np.float32)[None, :, None] * rng.uniform(-60, 60, 3)
+    noise = rng.normal(0, rng.uniform(0, 12), (height, width, 1)).astype(np.float32)
+    return np.clip(base + grad + noise, 0, 255).astype(np.uint8)
+
+
+def render_scene(renderer: Any, index: int, size: tuple[int, int] = (448, 336), words: tuple[int, int] = (3, 8)):
+    """One synthetic scene: ``(image, [(text, [x1, y1, x2, y2]), ...])``; deterministic per index."""
+    import cv2
+
+    rng = np.random.default_rng([renderer.seed, 7919, int(index)])
+    width, height = size if rng.random() < 0.5 else size[::-1]
+    image = _canvas(rng, width, height)
+    placed: list[tuple[str, list[int]]] = []
+    want = int(rng.integers(words[0], words[1] + 1))
+    for k in range(want * 4):
+        if len(placed) == want:
+            break
+        crop, text = renderer.sample(int(index) * 64 + k)
+        h = int(rng.integers(14, 44))
+        w = max(4, int(round(crop.shape[1] * h / crop.shape[0])))
+        if w >= width - 4 or h >= height - 4:
+            continue
+        x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+        box = [x, y, x + w, y + h]
+        if any(not (box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1]) for _, b in placed):
+            continue
+        image[y : y + h, x : x + w] = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+        placed.append((text, box))
+    return image, placed
+
+
+def render_scenes(out_dir: str | Path, num_images: int, seed: int = 0) -> Path:
+    """Write ``num_images`` scenes and an ICDAR-style ``annotations.jsonl``; return its path."""
+    import cv2
+
+    from ocrkit.data.render import RenderConfig, WordRenderer
+    from ocrkit.utils.io import atomic_write_text
+
+    out = Path(out_dir)
+    target = out / "annotations.jsonl"
+    if target.is_file():
+        return target
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    renderer = WordRenderer(seed=seed, config=RenderConfig(font_size=(28, 48)))
+    lines = []
+    for i in progress(range(num_images), desc="synthetic scenes", unit="img"):
+        image, placed = render_scene(renderer, i)
+        name = f"images/scene_{i:06d}.png"
+        cv2.imwrite(str(out / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        inst = [{"text": t, "points": [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]} for t, b in placed]
+        lines.append(json.dumps({"image": name, "width": image.shape[1], "height": image.shape[0], "instances": inst}))
+    atomic_write_text(target, "\n".join(lines) + "\n")
+    return target
+
+
+# --- recipe specs ----------------------------------------------------------------------------
+
+
+def _excluded_images(benches: Sequence[str | Path]) -> set[str]:
+    from ocrkit.tabench.schema import load_bench
+
+    out: set[str] = set()
+    for bench in benches:
+        out |= {str(q.image_path.resolve()) for q in load_bench(bench)}
+    return out
+
+
+def build_instances(
+    spec: Mapping[str, Any] | str, seed: int = 0, cache_dir: str | Path | None = None
+) -> list[AnchorInstance]:
+    """Instances of one data spec (see ``docs/qmask.md``)::
+
+        {type: icdar | funsd | jsonl | synth | instances, path: ..., tasks: [r2t, t2r, ...],
+         per_image: 4, vqa_masks: true, num_images: 1000, exclude: [bench.jsonl], limit: N}
+    """
+    from ocrkit.tabench.sources import read_funsd, read_jsonl
+
+    if isinstance(spec, str):
+        spec = {"type": "instances", "path": spec}
+    spec = dict(spec)
+    kind = spec.pop("type", "instances")
+    tasks = tuple(spec.pop("tasks", ("r2t", "t2r")))
+    bad = set(tasks) - set(ANCHOR_TASKS)
+    if bad:
+        raise ValueError(f"data spec tasks {sorted(bad)}: use {ANCHOR_TASKS}")
+    per_image = spec.pop("per_image", 4)
+    limit = spec.pop("limit", None)
+    excluded = _excluded_images(spec.pop("exclude", []) or [])
+    rng = np.random.default_rng(int(spec.pop("seed", seed)))
+    out: list[AnchorInstance] = []
+    if kind == "instances":
+        from ocrkit.anchoring.data import read_instances
+
+        out = read_instances(spec.pop("path"))
+    elif kind in ("icdar", "jsonl", "synth"):
+        if kind == "synth":
+            num = int(spec.pop("num_images", 1000))
+            root = Path(cache_dir or Path("~/.cache/ocrkit").expanduser()) / "qmask-synth"
+            path = render_scenes(root / f"scenes-seed{seed}-n{num}", num, seed)
+        else:
+            path = Path(spec.pop("path"))
+        for img in read_jsonl(path, spec.pop("category", "scene"), source=kind if kind == "synth" else Path(path).stem):
+            if str(img.path) not in excluded:
+                out += instances_from_image(img, rng, tasks, per_image)
+    elif kind == "funsd":
+        root = spec.pop("path")
+        vqa_masks = bool(spec.pop("vqa_masks", True))
+        anchor_tasks = tuple(t for t in tasks if t != "vqa")
+        if anchor_tasks:
+            for img in read_funsd(root):
+                if str(img.path) not in excluded:
+                    out += instances_from_image(img, rng, anchor_tasks, per_image)
+        if "vqa" in tasks:
+            out += [v for v in funsd_vqa(root, vqa_masks) if v.image not in excluded]
+    else:
+        raise ValueError(f"data spec type {kind!r}: use icdar, funsd, jsonl, synth or instances")
+    spec.pop("name", None)
+    spec.pop("repeat", None)
+    if spec:
+        raise ValueError(f"unknown data spec keys {sorted(spec)} for type {kind!r}")
+    if limit is not None:
+        out = out[: int(limit)]
+    for i, inst in enumerate(out):
+        inst.id = inst.id or f"{kind}-{i:07d}"
+    return out

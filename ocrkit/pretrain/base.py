@@ -1,0 +1,138 @@
+"""What the MIM and MNSP models share: config checks, the frozen teacher, targets, saving."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ocrkit.pretrain.encoders import (
+    build_encoder,
+    encoder_spec,
+    freeze,
+    load_encoder,
+    save_pretrain_folder,
+)
+from ocrkit.pretrain.losses import feature_target, pixel_target
+from ocrkit.pretrain.views import PretrainViews
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("feature", "pixel")
+
+
+def normalize_config(
+    config: Mapping[str, Any], defaults: Mapping[str, Any], section: str = "model"
+) -> dict[str, Any]:
+    """Defaults filled in; unknown keys are an error. Decoder sections merge with their
+    defaults key by key; the encoder spec is replaced whole (its kwargs go to the backbone)."""
+    unknown = sorted(set(config) - set(defaults) - {"architecture"})
+    if unknown:
+        hints = [difflib.get_close_matches(k, list(defaults), n=1) for k in unknown]
+        said = ", ".join(f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in zip(unknown, hints))
+        raise ValueError(f"unknown {section} keys: {said}; known: {', '.join(sorted(defaults))}")
+    out = copy.deepcopy(dict(defaults))
+    for key, value in config.items():
+        if key == "architecture":
+            continue
+        if key != "encoder" and isinstance(defaults.get(key), Mapping) and isinstance(value, Mapping):
+            extra = sorted(set(value) - set(defaults[key]))
+            if extra:
+                raise ValueError(f"unknown {section}.{key} keys {extra}; known: {sorted(defaults[key])}")
+            out[key] = {**defaults[key], **value}
+        else:
+            out[key] = copy.deepcopy(value)
+    out["encoder"] = encoder_spec(out["encoder"])
+    out["img_size"] = [int(v) for v in out["img_size"]]
+    if out["target"] not in TARGETS:
+        raise ValueError(f"{section}.target must be one of {TARGETS}, got {out['target']!r}")
+    if not 0.0 <= float(out["mask_ratio"]) < 1.0:
+        raise ValueError(f"{section}.mask_ratio must be in [0, 1), got {out['mask_ratio']}")
+    return out
+
+
+class PretrainModel(nn.Module):
+    """Base of :class:`~ocrkit.pretrain.mim.MaskedImageModel` and :class:`~ocrkit.pretrain.mnsp.MNSP`.
+
+    Holds the student ``encoder`` (a :class:`~ocrkit.models.TextViT`) and, for feature targets,
+    a frozen ``teacher`` encoder that never receives gradients and always runs in eval mode.
+    """
+
+    architecture: ClassVar[str] = ""
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, config: Mapping[str, Any], teacher: nn.Module | None = None) -> None:
+        super().__init__()
+        self.config = normalize_config(config, self.DEFAULTS)
+        c = self.config
+        self.encoder = build_encoder(c["encoder"], c["img_size"])
+        self.patch = self.encoder.patch_size
+        self.base_grid = self.encoder.base_grid
+        self.target = c["target"]
+        self.teacher: nn.Module | None = None
+        if self.target == "feature":
+            if teacher is None:
+                teacher = self._load_teacher(c.get("teacher"))
+            if getattr(teacher, "patch_size", self.patch) != self.patch:
+                raise ValueError(
+                    f"teacher patch size {teacher.patch_size} != student patch size {self.patch}: "
+                    "their token grids must match"
+                )
+            self.teacher = freeze(teacher)
+            self.target_dim = int(teacher.num_features)
+        else:
+            if c.get("teacher"):
+                log.info("target=pixel: the teacher %s is not used", c["teacher"])
+            self.target_dim = self.patch * self.patch * 3
+
+    def _load_teacher(self, path: str | None) -> nn.Module:
+        if not path:
+            raise ValueError(
+                "target=feature needs a frozen teacher: set model.teacher=PATH to an ocrkit "
+                "encoder (a mim pretraining output such as runs/pretrain/mim_vit_small/final, "
+                "or a recognizer folder), or use model.target=pixel"
+            )
+        if not Path(path).exists():
+            raise FileNotFoundError(f"teacher checkpoint {path} does not exist")
+        teacher = load_encoder(path)
+        log.info("teacher: %s (%d-d tokens)", path, teacher.num_features)
+        return teacher
+
+    # ---- targets ------------------------------------------------------------------------
+    @torch.no_grad()
+    def targets(self, images: torch.Tensor) -> torch.Tensor:
+        """Per-patch regression targets ``[B, N, target_dim]`` of ``images`` (no gradients)."""
+        if self.teacher is not None:
+            return feature_target(self.teacher(images, return_cls=False))
+        return pixel_target(images, self.patch, normalize=bool(self.config["norm_pix"]))
+
+    def grid(self, size: tuple[int, int] | list[int]) -> tuple[int, int]:
+        return self.encoder.grid_size(int(size[0]), int(size[1]))
+
+    # ---- data ---------------------------------------------------------------------------
+    def required_views(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def view_transform(self) -> PretrainViews:
+        """The data-side transform producing the views this model reads."""
+        c = self.config
+        return PretrainViews(
+            self.required_views(), c["img_size"], augment=c.get("augment"), zoom=c.get("zoom")
+        )
+
+    # ---- modes and saving ---------------------------------------------------------------
+    def train(self, mode: bool = True) -> PretrainModel:
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """``config.json`` + ``model.safetensors`` (student and decoders, no teacher)."""
+        return save_pretrain_folder(directory, self.architecture, self.config, self.state_dict())

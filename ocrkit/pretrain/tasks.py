@@ -1,0 +1,95 @@
+"""``TASKS`` entries ``mim`` and ``mnsp``: self-supervised pretraining through ``ocrkit train``.
+
+Recipe sections read here::
+
+    task: mnsp                      # or mim
+    model: {...}                    # MNSP.DEFAULTS / MaskedImageModel.DEFAULTS keys
+    data:
+      train:                        # any ocrkit dataset spec, read WITHOUT labels:
+        - {type: synth, num_samples: 20000, seed: 0}          # synthetic renderer (cached LMDB)
+        - {path: ${OCRKIT_DATA}/ic15_train/annotations.jsonl, repeat: 2}   # scene crops
+        - /data/union14m_u/lmdb                               # LMDB (labels ignored), folders
+        - hf:user/dataset:train                               # Hugging Face datasets
+
+The model decides which views each sample becomes (:meth:`PretrainModel.view_transform`); the
+output folder's ``final/`` (``best/`` never: there is no validation metric) is an encoder folder
+that ``init: {encoder: ...}`` of the ``str`` task and ``model.teacher`` of ``mnsp`` accept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from torch.utils.data import ConcatDataset, Dataset
+
+from ocrkit.config import ConfigError
+from ocrkit.pretrain.mim import MaskedImageModel
+from ocrkit.pretrain.mnsp import MNSP
+from ocrkit.pretrain.views import collate_views
+from ocrkit.train.tasks import TASKS, TaskParts, synth_lmdb
+
+log = logging.getLogger(__name__)
+
+_OPTIONS = ("repeat", "name")
+
+
+def open_unlabeled(spec: Any, transform: Any, workers: int = 0) -> Dataset:
+    """One dataset spec opened with ``unlabeled=True`` (``{type: synth, ...}`` renders first)."""
+    from ocrkit.data import open_dataset
+
+    if isinstance(spec, Mapping):
+        spec = {k: v for k, v in spec.items() if k not in _OPTIONS}
+        if spec.get("type") == "synth":
+            kwargs = {k: v for k, v in spec.items() if k != "type"}
+            spec = str(synth_lmdb(workers=workers, **kwargs))
+        elif "type" not in spec:
+            if set(spec) != {"path"}:
+                raise ConfigError(f"dataset spec {spec}: add 'type' (lmdb, folder, scene, hf, ...)")
+            spec = spec["path"]
+    return open_dataset(spec, unlabeled=True, transform=transform)
+
+
+def build_unlabeled(config: Mapping[str, Any], transform: Any, workers: int = 0) -> Dataset:
+    """The concatenation of ``data.train`` (each spec ``repeat`` times), unlabeled."""
+    specs = (config.get("data") or {}).get("train")
+    if not specs:
+        raise ConfigError("recipe key data.train: give at least one (unlabeled) dataset spec")
+    parts: list[Dataset] = []
+    for spec in specs if isinstance(specs, list) else [specs]:
+        dataset = open_unlabeled(spec, transform, workers)
+        repeat = int((spec.get("repeat", 1) if isinstance(spec, Mapping) else 1) or 1)
+        parts.extend([dataset] * repeat)
+        log.info("unlabeled set %s: %d images x %d", getattr(dataset, "name", spec), len(dataset), repeat)
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def pretrain_task(model_cls: type, config: Mapping[str, Any]) -> TaskParts:
+    """Model from ``config["model"]``, unlabeled views from ``config["data"]``."""
+    try:
+        model = model_cls.from_config(config.get("model") or {})
+    except ValueError as exc:
+        raise ConfigError(f"recipe key model: {exc}") from None
+    workers = int((config.get("train") or {}).get("num_workers", 0))
+    transform = model.view_transform()
+    train = build_unlabeled(config, transform, workers)
+    info = {
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "teacher": model.config.get("teacher") if model.teacher is not None else None,
+        "views": repr(transform),
+        "train_samples": len(train),  # type: ignore[arg-type]
+    }
+    return TaskParts(model, train, collate_views, None, info)
+
+
+@TASKS.register("mim")
+def mim_task(config: Mapping[str, Any]) -> TaskParts:
+    """MAE-style masked image modeling (MIM baseline / MNSP teacher) on unlabeled images."""
+    return pretrain_task(MaskedImageModel, config)
+
+
+@TASKS.register("mnsp")
+def mnsp_task(config: Mapping[str, Any]) -> TaskParts:
+    """Masked Next-Scale Prediction on unlabeled images (needs a teacher for feature targets)."""
+    return pretrain_task(MNSP, config)

@@ -1,0 +1,199 @@
+"""Views for pretraining: photometric augmentation, the zoom-in crop, multi-scale resizing.
+
+Data side (numpy, per sample, in DataLoader workers): :class:`PretrainViews` turns one RGB word
+image into the named views a pretraining model asks for, each ``[3, 32, 128]`` in [-1, 1]:
+
+* ``image``: the image (MIM baseline);
+* ``small`` / ``large``: two independently augmented copies (MNSP's ``s_k`` and ``s_k+1`` views,
+  resized to their scales on the model side, where the pair is drawn per step);
+* ``zoom``: a zoomed-in view -- a random crop enlarged back to 32x128 -- for the masked branch.
+
+Model side (torch, per batch): :func:`resize_images` and :func:`upsample_tokens`.
+
+Randomness comes from the global numpy RNG, which the trainer seeds per sample
+(:mod:`ocrkit.train.sampling`), so views depend only on the sample's position in the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ocrkit.data.render import imageops as ops
+from ocrkit.data.transforms import StrTransform
+
+VIEW_NAMES = ("image", "small", "large", "zoom")
+AUGMENTS = ("photometric", "none")  # plus any StrAugment preset name ("abinet", "parseq")
+DEFAULT_ZOOM = (0.5, 1.0)
+
+
+def _rng() -> np.random.Generator:
+    """A generator drawn from the global numpy RNG (seeded per sample by the trainer)."""
+    return np.random.default_rng(np.random.randint(0, 2**32, size=4, dtype=np.uint64))
+
+
+class PhotometricAugment:
+    """Colour jitter (p=0.8), grayscale (p=0.2) and Gaussian blur (p=0.2); no geometry.
+
+    Magnitudes are LMIM's torchvision ``ColorJitter(0.4, 0.4, 0.2, 0.1)`` /
+    ``RandomGrayscale(0.2)`` pair; blur sigma in [0.1, 1.0] px. Pixels stay where they are, so
+    token ``i`` of one view and token ``i`` of another cover the same part of the word, which the
+    token-wise NSP target needs.
+    """
+
+    def __init__(
+        self,
+        p_jitter: float = 0.8,
+        brightness: float = 0.4,
+        contrast: float = 0.4,
+        saturation: float = 0.2,
+        hue: float = 0.1,
+        p_gray: float = 0.2,
+        p_blur: float = 0.2,
+        blur_sigma: tuple[float, float] = (0.1, 1.0),
+    ) -> None:
+        self.p_jitter, self.p_gray, self.p_blur = p_jitter, p_gray, p_blur
+        self.brightness, self.contrast, self.saturation, self.hue = (
+            brightness,
+            contrast,
+            saturation,
+            hue,
+        )
+        self.blur_sigma = blur_sigma
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        rng = rng or _rng()
+        if rng.random() < self.p_jitter:
+            ops_order = rng.permutation(4)
+            for op in ops_order:  # torchvision applies the four in random order
+                if op == 0:
+                    image = ops.adjust_brightness(image, rng.uniform(1 - self.brightness, 1 + self.brightness))
+                elif op == 1:
+                    image = ops.adjust_contrast(image, rng.uniform(1 - self.contrast, 1 + self.contrast))
+                elif op == 2:
+                    image = ops.adjust_saturation(image, rng.uniform(1 - self.saturation, 1 + self.saturation))
+                else:
+                    image = ops.adjust_hue(image, rng.uniform(-self.hue, self.hue))
+        if rng.random() < self.p_gray:
+            image = ops.grayscale(image)
+        if rng.random() < self.p_blur:
+            image = ops.gaussian_blur(image, rng.uniform(*self.blur_sigma))
+        return image
+
+    def __repr__(self) -> str:
+        return "PhotometricAugment()"
+
+
+def build_augment(name: str | None) -> Any:
+    """``photometric`` (default of MNSP views), ``none``/None, or a ``StrAugment`` preset."""
+    if name in (None, "none"):
+        return None
+    if name == "photometric":
+        return PhotometricAugment()
+    from ocrkit.data.augment import StrAugment
+
+    return StrAugment(preset=name)
+
+
+def zoom_crop(
+    image: np.ndarray, zoom: tuple[float, float], rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """A random crop whose sides are a fraction ``f ~ U[zoom]`` of the image's sides.
+
+    The aspect ratio is kept and the crop lies fully inside the image; enlarged back to 32x128
+    it magnifies strokes by ``1/f`` (``zoom = (0.5, 1.0)``: up to 2x, covering 25-100% of the
+    area).
+    """
+    lo, hi = zoom
+    if not 0.0 < lo <= hi <= 1.0:
+        raise ValueError(f"zoom range must satisfy 0 < lo <= hi <= 1, got {zoom}")
+    rng = rng or _rng()
+    f = rng.uniform(lo, hi)
+    h, w = image.shape[:2]
+    ch, cw = max(1, round(h * f)), max(1, round(w * f))
+    top = int(rng.integers(0, h - ch + 1))
+    left = int(rng.integers(0, w - cw + 1))
+    return image[top : top + ch, left : left + cw]
+
+
+class PretrainViews:
+    """RGB ``uint8`` image -> ``{view name: Tensor[3, H, W]}`` (see the module docstring).
+
+    ``augment`` applies to every view independently (two augmentations of the same image for
+    ``small``/``large``); ``zoom`` is the crop range of the ``zoom`` view (``None``: the zoom
+    view is the whole image -- MNSP's "without zoom-in" ablation).
+    """
+
+    def __init__(
+        self,
+        views: Sequence[str],
+        img_size: Sequence[int] = (32, 128),
+        augment: str | None = "photometric",
+        zoom: Sequence[float] | None = DEFAULT_ZOOM,
+    ) -> None:
+        unknown = [v for v in views if v not in VIEW_NAMES]
+        if unknown or not views:
+            raise ValueError(f"unknown views {unknown}; choose from {VIEW_NAMES}")
+        self.views = tuple(views)
+        self.augment_name = augment
+        self.augment = build_augment(augment)
+        self.zoom = (float(zoom[0]), float(zoom[1])) if zoom is not None else None
+        self.to_tensor = StrTransform(img_size)
+
+    def __call__(self, image: np.ndarray) -> dict[str, torch.Tensor]:
+        rng = _rng()
+        out = {}
+        for name in self.views:
+            view = image
+            if name == "zoom" and self.zoom is not None:
+                view = zoom_crop(view, self.zoom, rng)
+            if self.augment is not None:
+                view = self.augment(np.ascontiguousarray(view), rng)
+            out[name] = self.to_tensor(np.ascontiguousarray(view))
+        return out
+
+    def __repr__(self) -> str:
+        return f"PretrainViews(views={self.views}, augment={self.augment_name!r}, zoom={self.zoom})"
+
+
+def collate_views(batch: Sequence[Any]) -> dict[str, Any]:
+    """Stack samples whose image is a dict of views: ``{"views": {name: [B, 3, H, W]}, ...}``.
+
+    ``None`` (corrupt) samples are dropped and counted in ``num_skipped``, like
+    :func:`ocrkit.data.collate_samples`.
+    """
+    samples = [s for s in batch if s is not None]
+    if not samples:
+        return {"views": {}, "keys": [], "num_skipped": len(batch)}
+    names = samples[0].image.keys()
+    views = {n: torch.stack([s.image[n] for s in samples]) for n in names}
+    return {"views": views, "keys": [s.key for s in samples], "num_skipped": len(batch) - len(samples)}
+
+
+def resize_images(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bicubic resize of ``[B, 3, H, W]`` to ``size`` (antialiased when shrinking)."""
+    size = (int(size[0]), int(size[1]))
+    if tuple(images.shape[-2:]) == size:
+        return images
+    shrink = size[0] < images.shape[-2] or size[1] < images.shape[-1]
+    return F.interpolate(images, size=size, mode="bicubic", align_corners=False, antialias=shrink)
+
+
+def upsample_tokens(
+    tokens: torch.Tensor, grid: Sequence[int], new_grid: Sequence[int]
+) -> torch.Tensor:
+    """Bicubic upsampling of patch tokens ``[B, h*w, C]`` on their 2D grid to ``new_grid``.
+
+    This is MNSP's ``F``: the ``s_k`` tokens laid out on the ``s_k+1`` grid (Sec. 3).
+    """
+    b, n, c = tokens.shape
+    h, w = int(grid[0]), int(grid[1])
+    if n != h * w:
+        raise ValueError(f"{n} tokens do not fill a {h}x{w} grid")
+    x = tokens.transpose(1, 2).reshape(b, c, h, w)
+    x = F.interpolate(x, size=tuple(int(v) for v in new_grid), mode="bicubic", align_corners=False)
+    return x.flatten(2).transpose(1, 2)
