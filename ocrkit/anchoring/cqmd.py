@@ -164,10 +164,14 @@ def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
     return 1.0 - (2.0 * (p * g).sum() + smooth) / (p.sum() + g.sum() + smooth)
 
 
-def dice_score(logits: Tensor, target: Tensor, threshold: float = 0.5) -> Tensor:
-    """Hard Dice of the thresholded mask against the binarized target (a metric, no gradient)."""
-    p = (logits.detach().sigmoid() > threshold).float().flatten()
-    g = (target > 0.5).float().flatten()
+def dice_score(logits: Tensor, target: Tensor) -> Tensor:
+    """Soft Dice ``2 sum(p g) / (sum(p) + sum(g))`` (a metric, no gradient; 1 when both are empty).
+
+    Soft, because an area-resized glyph mask covers most cells only partly: thresholding the
+    target would empty it and reward an empty prediction.
+    """
+    p = logits.detach().float().sigmoid().flatten()
+    g = target.detach().float().flatten()
     denom = p.sum() + g.sum()
     return torch.where(denom > 0, 2.0 * (p * g).sum() / denom.clamp_min(1e-9), torch.ones_like(denom))
 
@@ -176,7 +180,7 @@ def mask_loss(logits: Sequence[Tensor], targets: Sequence[Tensor | None]) -> dic
     """L_mask = Dice + BCE, averaged over the images that have a ground-truth mask.
 
     Returns ``loss_mask`` (0 with no masked image, still attached to the graph), ``dice``
-    (mean hard Dice, a metric) and ``masked_images`` (the count).
+    (mean soft Dice, a metric) and ``masked_images`` (the count).
     """
     losses, scores = [], []
     for lg, tg in zip(logits, targets):

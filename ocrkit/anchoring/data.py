@@ -117,7 +117,7 @@ def load_rgb(path: str | Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        return np.array(im.convert("RGB"))
 
 
 def instance_mask(inst: AnchorInstance, width: int, height: int, font: FontLike = None) -> np.ndarray | None:

@@ -156,8 +156,9 @@ class Trainer:
                 pct_start=c.pct_start,
             ),
         )
-        self.ema = ModelEma(self.model, c.ema_decay, c.ema_warmup) if c.ema_decay else None
         self.wrapped, self.optimizer = self.acc.prepare(_StepModule(self.model), self.optimizer)
+        # After prepare: the shadow copy lives on the training device too.
+        self.ema = ModelEma(self.model, c.ema_decay, c.ema_warmup) if c.ema_decay else None
         self.logger = RunLogger(self.acc, self.output_dir, self.total_steps)
 
     # --- checkpoints ---------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""What the server runs: a Q-Mask VLM or an STR recognizer behind one ``answer`` method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from ocrkit.serve.protocol import ChatRequest, RequestError
+
+
+class Backend(Protocol):
+    """A model that answers one chat request: ``(text, extra)``; ``extra`` may be empty."""
+
+    name: str
+    kind: str
+
+    def answer(self, request: ChatRequest) -> tuple[str, dict[str, Any]]: ...
+
+
+class QMaskBackend:
+    """A Q-Mask folder: the answer text, with the mask's boxes under ``ocrkit.boxes``."""
+
+    kind = "qmask"
+
+    def __init__(self, directory: str | Path, name: str | None = None, device: str | None = None, max_new_tokens: int = 256) -> None:
+        from ocrkit.anchoring.inference import QMaskPredictor
+
+        self.predictor = QMaskPredictor.load(directory, device=device, max_new_tokens=max_new_tokens)
+        self.name = name or Path(directory).name
+
+    def answer(self, request: ChatRequest) -> tuple[str, dict[str, Any]]:
+        if not request.images:
+            raise RequestError(400, "a Q-Mask model needs at least one image_url part", "messages")
+        if not request.prompt.strip():
+            raise RequestError(400, "a Q-Mask model needs a text part with the question", "messages")
+        result = self.predictor.anchor(request.images, request.prompt, max_new_tokens=request.max_tokens)
+        return result.answer, {"boxes": result.boxes, "box_scores": result.scores}
+
+
+class RecognizerBackend:
+    """An STR recognizer folder: the answer is the recognized text of the (cropped) image."""
+
+    kind = "recognizer"
+
+    def __init__(self, directory: str | Path, name: str | None = None, device: str | None = None) -> None:
+        from ocrkit.models import Recognizer
+
+        self.model = Recognizer.from_pretrained(directory, device=device)
+        self.name = name or Path(directory).name
+
+    def answer(self, request: ChatRequest) -> tuple[str, dict[str, Any]]:
+        if len(request.images) != 1:
+            raise RequestError(400, "a recognizer reads exactly one (word or line) image per request", "messages")
+        pred = self.model.predict(request.images)[0]
+        return pred.text, {"confidence": float(pred.confidence)}
+
+
+def load_backend(directory: str | Path, name: str | None = None, device: str | None = None) -> Backend:
+    """Pick the backend by the folder's files: ``qmask_config.json`` or an ocrkit recognizer."""
+    directory = Path(directory)
+    if (directory / "qmask_config.json").is_file():
+        return QMaskBackend(directory, name, device)
+    if (directory / "config.json").is_file() and (directory / "charset.json").is_file():
+        return RecognizerBackend(directory, name, device)
+    raise FileNotFoundError(
+        f"{directory} is neither a Q-Mask folder (qmask_config.json) nor an ocrkit recognizer "
+        f"(config.json + charset.json + model.safetensors); pass a folder written by 'ocrkit train'"
+    )
