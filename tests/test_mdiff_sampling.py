@@ -102,6 +102,22 @@ def test_low_confidence_step_budget_and_early_stops() -> None:
     assert out.passes == 1 and len(stub.calls) == 1
 
 
+def test_early_stop_can_be_switched_off() -> None:
+    def rule(tokens: torch.Tensor, call: int):
+        if call == 0:  # "a" + EOS: after committing "a" one eligible position is left
+            return [[1, 0, 5, 5]], [[0.9, 0.5, 0.2, 0.2]]
+        return [[1, 2, 3, 0]], [[0.9, 0.9, 0.5, 0.4]]  # ... then the EOS moves two places on
+
+    early = Stub(rule)
+    assert run("low_confidence", early, 1, 4, steps=5).passes == 2
+    assert early.calls[-1] == [[1, M, M, M]]
+    full = Stub(rule)
+    assert run("low_confidence", full, 1, 4, steps=5, early_stop=False).passes == 4
+    # pass 2 commits "b" (0.9 > mean 0.6), pass 3 "c", pass 4 reads the EOS; pass 5 would see
+    # the same input again and is not run
+    assert full.calls[1:] == [[[1, M, M, M]], [[1, 2, M, M]], [[1, 2, 3, M]]]
+
+
 def test_low_confidence_rows_are_independent() -> None:
     # row 0 finishes after pass 1; row 1 needs more. Row 0 is unchanged by the extra passes.
     ids = [[2, 0, 1, 1, 1], [1, 2, 3, 4, 0]]

@@ -201,13 +201,9 @@ def dataset_stats(ds: Any, max_images: int, seed: int) -> dict[str, Any]:
 
 def save_grid(ds: Any, path: str, n: int, seed: int) -> int:
     """Save a PNG grid of ``n`` random samples with their labels; return how many were drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    from ocrkit.utils.io import atomic_path
+    from ocrkit.utils.plots import save_image_grid
 
     order = np.random.default_rng(seed).permutation(len(ds))
     samples = []
@@ -217,18 +213,8 @@ def save_grid(ds: Any, path: str, n: int, seed: int) -> int:
             samples.append(sample)
         if len(samples) == n:
             break
-    cols = 4
-    rows = max(1, -(-len(samples) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 3, rows * 1.3), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, sample in zip(axes.flat, samples):
-        ax.imshow(sample.image)
-        ax.set_title(repr(sample.label) if sample.label is not None else sample.key, fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    titles = [repr(s.label) if s.label is not None else s.key for s in samples]
+    save_image_grid([s.image for s in samples], titles, path)
     return len(samples)
 
 

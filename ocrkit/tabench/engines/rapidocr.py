@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from ocrkit.external.rapidocr import load_rapidocr
 from ocrkit.tabench.local import ENGINES
 from ocrkit.tabench.normalize import canonicalize
 from ocrkit.tabench.schema import Box, Shape
@@ -36,16 +37,7 @@ class RapidOCREngine:
     """``r2t``/``t2r`` on RGB ``uint8`` images; ``word_boxes`` also matches single words."""
 
     def __init__(self, word_boxes: bool = True, text_score: float = 0.5, threads: int = 0) -> None:
-        try:
-            from rapidocr_onnxruntime import RapidOCR
-        except ImportError as exc:  # optional dependency
-            raise ImportError(
-                "the rapidocr engine needs rapidocr-onnxruntime: pip install 'ocrkit[external]'"
-            ) from exc
-        opts: dict[str, Any] = {"text_score": float(text_score)}
-        if threads:
-            opts["intra_op_num_threads"] = int(threads)
-        self.ocr = RapidOCR(**opts)
+        self.ocr = load_rapidocr(int(threads), float(text_score))
         if isinstance(word_boxes, str):  # from --engine-opt word_boxes=false
             word_boxes = word_boxes.lower() in {"1", "true", "yes"}
         self.word_boxes = bool(word_boxes)

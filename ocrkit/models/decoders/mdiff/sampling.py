@@ -64,6 +64,7 @@ def iterative(
     steps: int,
     select: Selector,
     window: Callable[[int], torch.Tensor] | None = None,
+    early_stop: bool = True,
 ) -> Sampled:
     """The loop shared by the confidence-based samplers.
 
@@ -71,7 +72,8 @@ def iterative(
     ``select(conf, eligible)``. At most ``steps`` passes; once every row has at most one
     eligible position left, one last pass and stop (none left: stop at once). A pass whose input
     equals the previous one is not run again (the decoder is deterministic in eval mode): its
-    prediction is reused, so ``passes`` counts real decoder calls.
+    prediction is reused, so ``passes`` counts real decoder calls. ``early_stop=False`` keeps
+    applying the rule until the ``steps`` budget is spent.
     """
     tokens = tokens.clone()
     masked = tokens == mask_id
@@ -91,6 +93,8 @@ def iterative(
         commit = select(conf, eligible)
         tokens = torch.where(commit, pred, tokens)
         masked = masked & ~commit
+        if not early_stop:
+            continue
         if finishing:
             break
         left = (masked & upto_first_eos(torch.where(masked, pred, tokens))).sum(1)
@@ -110,11 +114,11 @@ def parallel(denoise: Denoiser, tokens: torch.Tensor, mask_id: int) -> Sampled:
 
 @SAMPLERS.register("low_confidence")
 def low_confidence(
-    denoise: Denoiser, tokens: torch.Tensor, mask_id: int, steps: int = 3
+    denoise: Denoiser, tokens: torch.Tensor, mask_id: int, steps: int = 3, early_stop: bool = True
 ) -> Sampled:
     """Low-confidence remasking (Sec. 3.4, the paper's sampler, 3 steps): each pass commits the
     eligible positions more confident than the mean eligible confidence; the rest stay MASK."""
-    return iterative(denoise, tokens, mask_id, steps, above_mean)
+    return iterative(denoise, tokens, mask_id, steps, above_mean, None, early_stop)
 
 
 @SAMPLERS.register("semi_autoregressive")
@@ -124,6 +128,7 @@ def semi_autoregressive(
     mask_id: int,
     steps: int = 3,
     block: int = 8,
+    early_stop: bool = True,
 ) -> Sampled:
     """Semi-autoregressive (Sec. 3.4): the low-confidence rule restricted to a prefix that grows
     by ``block`` positions per pass (``block * (step + 1)``)."""
@@ -132,7 +137,7 @@ def semi_autoregressive(
     def window(step: int) -> torch.Tensor:
         return (torch.arange(length) < block * (step + 1))[None]
 
-    return iterative(denoise, tokens, mask_id, steps, above_mean, window)
+    return iterative(denoise, tokens, mask_id, steps, above_mean, window, early_stop)
 
 
 @SAMPLERS.register("random")
@@ -143,6 +148,7 @@ def random_remasking(
     steps: int = 3,
     p: float = 0.5,
     generator: torch.Generator | None = None,
+    early_stop: bool = True,
 ) -> Sampled:
     """Random remasking (Sec. 3.4, vanilla MDM): each pass commits every eligible position with
     probability ``p``, regardless of confidence (``generator`` makes it reproducible)."""
@@ -151,7 +157,7 @@ def random_remasking(
         draw = torch.rand(conf.shape, generator=generator).to(conf.device)  # a CPU generator
         return eligible & (draw < p)
 
-    return iterative(denoise, tokens, mask_id, steps, select)
+    return iterative(denoise, tokens, mask_id, steps, select, None, early_stop)
 
 
 @SAMPLERS.register("autoregressive")
