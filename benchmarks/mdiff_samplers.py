@@ -15,7 +15,7 @@ every number as JSON (``--json``).
 from __future__ import annotations
 
 import argparse
-import json
+import inspect
 import os
 import platform
 import sys
@@ -102,8 +102,15 @@ def run(args: argparse.Namespace) -> list[dict]:
         ar = Recognizer.from_pretrained(args.ar_model, device=args.device)
         accuracy, speed = score(ar, datasets, args.protocol, args.batch_size)
         rows.append(
-            {"decoder": "ar (KV cache)", "sampler": "greedy", "steps": "-", "revise": 0,
-             "passes": None, "accuracy": accuracy, "images_per_s": speed}
+            {
+                "decoder": "ar (KV cache)",
+                "sampler": "greedy",
+                "steps": "-",
+                "revise": 0,
+                "passes": None,
+                "accuracy": accuracy,
+                "images_per_s": speed,
+            }
         )
         print(format_row(rows[-1], list(datasets)), flush=True)
     counter = PassCounter(model.decoder)
@@ -112,9 +119,17 @@ def run(args: argparse.Namespace) -> list[dict]:
             counter.reset()
             with model.decoder.sampling(sampler=name, steps=args.steps, revise=revise):
                 accuracy, speed = score(model, datasets, args.protocol, args.batch_size)
+            takes_steps = "steps" in inspect.signature(SAMPLERS.get(name)).parameters
             rows.append(
-                {"decoder": "mdiff", "sampler": name, "steps": args.steps, "revise": revise,
-                 "passes": counter.mean, "accuracy": accuracy, "images_per_s": speed}
+                {
+                    "decoder": "mdiff",
+                    "sampler": name,
+                    "steps": args.steps if takes_steps else "-",
+                    "revise": revise,
+                    "passes": counter.mean,
+                    "accuracy": accuracy,
+                    "images_per_s": speed,
+                }
             )
             print(format_row(rows[-1], list(datasets)), flush=True)
     return rows
@@ -137,18 +152,25 @@ def table(rows: list[dict], sets: list[str], header: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True, help="trained MDiff recognizer folder")
     parser.add_argument("--data", nargs="+", required=True, help="evaluation sets (as ocrkit eval)")
     parser.add_argument("--ar-model", help="an AR recognizer folder for the reference row")
     parser.add_argument("--protocol", default="parseq36")
-    parser.add_argument("--samplers", nargs="+", default=list(DEFAULT_SAMPLERS),
-                        choices=SAMPLERS.list())
+    parser.add_argument(
+        "--samplers", nargs="+", default=list(DEFAULT_SAMPLERS), choices=SAMPLERS.list()
+    )
     parser.add_argument("--steps", type=int, default=3, help="step budget (paper: 3)")
-    parser.add_argument("--revise", type=int, nargs="+", default=[0, 1],
-                        help="revise passes to try (default: 0 and 1)")
+    parser.add_argument(
+        "--revise",
+        type=int,
+        nargs="+",
+        default=[0, 1],
+        help="revise passes to try (default: 0 and 1)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, default=None, help="first N samples of each set")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")

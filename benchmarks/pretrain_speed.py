@@ -98,7 +98,9 @@ def bench_encoder(name: str, depth: int | None, batch_size: int, steps: int, dev
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--encoders", nargs="+", default=["vit_tiny", "vit_small"])
     parser.add_argument("--depth", type=int, default=None, help="encoder depth (default: 12)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -109,25 +111,37 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"# hardware: {hardware(args.device)}")
-    print(f"# batch {args.batch_size}, 32x128, patch 4, median of {args.steps} steps (fwd+bwd+AdamW)")
+    print(
+        f"# batch {args.batch_size}, 32x128, patch 4, median of {args.steps} steps (fwd+bwd+AdamW)"
+    )
     rows = []
     for name in args.encoders:
         r = bench_encoder(name, args.depth, args.batch_size, args.steps, args.device)
         rows.append(r)
         b = r["batch_size"]
-        print(f"\n## {name} (depth {r['depth']}): trainable params MIM {r['params_mim'] / 1e6:.1f}M, "
-              f"MNSP {r['params_mnsp'] / 1e6:.1f}M")
+        print(
+            f"\n## {name} (depth {r['depth']}): trainable params MIM {r['params_mim'] / 1e6:.1f}M, "
+            f"MNSP {r['params_mnsp'] / 1e6:.1f}M"
+        )
         print(f"{'model':<22}{'step s':>9}{'images/s':>10}{'x MIM':>8}  tokens (student | teacher)")
-        print(f"{'MIM (reference)':<22}{r['mim_s']:>9.3f}{b / r['mim_s']:>10.1f}{1.0:>8.2f}  "
-              f"{r['tokens_mim_encoder']} | -")
+        print(
+            f"{'MIM (reference)':<22}{r['mim_s']:>9.3f}{b / r['mim_s']:>10.1f}{1.0:>8.2f}  "
+            f"{r['tokens_mim_encoder']} | -"
+        )
         labels = ["MNSP pair (s1,s2)", "MNSP pair (s2,s3)", "MNSP pair (s3,s4)"]
         for k, t in enumerate(r["mnsp_pair_s"]):
-            print(f"{labels[k]:<22}{t:>9.3f}{b / t:>10.1f}{t / r['mim_s']:>8.2f}  "
-                  f"{r['tokens_mnsp_student'][k]} | {r['tokens_mnsp_teacher'][k]}")
-        print(f"{'MNSP (mean of pairs)':<22}{r['mnsp_s']:>9.3f}{b / r['mnsp_s']:>10.1f}"
-              f"{r['mnsp_s'] / r['mim_s']:>8.2f}")
+            print(
+                f"{labels[k]:<22}{t:>9.3f}{b / t:>10.1f}{t / r['mim_s']:>8.2f}  "
+                f"{r['tokens_mnsp_student'][k]} | {r['tokens_mnsp_teacher'][k]}"
+            )
+        print(
+            f"{'MNSP (mean of pairs)':<22}{r['mnsp_s']:>9.3f}{b / r['mnsp_s']:>10.1f}"
+            f"{r['mnsp_s'] / r['mim_s']:>8.2f}"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"hardware": hardware(args.device), "rows": rows}, indent=2))
+        args.json.write_text(
+            json.dumps({"hardware": hardware(args.device), "rows": rows}, indent=2)
+        )
 
 
 if __name__ == "__main__":

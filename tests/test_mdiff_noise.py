@@ -15,7 +15,6 @@ from ocrkit.models.decoders.mdiff.noise import (
     STRATEGIES,
     block_mask,
     cloze_mask,
-    draw_mask,
     full_mask,
     left_to_right_mask,
     mask_noise,
@@ -116,14 +115,39 @@ def test_strategies_are_deterministic_given_a_generator(name: str) -> None:
 
 
 def test_short_labels_fall_back_to_random() -> None:
+    tok = Tokenizer(Charset.preset("36"), max_length=8)
     for name in ("left_to_right", "right_to_left", "block", "cloze"):
-        for seed in range(10):
-            mask, used = draw_mask(2, (name,), gen(seed))  # one character + EOS
-            assert used == "random" and mask.any()
-        _, used = draw_mask(3, (name,), gen(0))  # two characters: the strategy itself
-        assert used == name
-    _, used = draw_mask(2, ("full",), gen(0))
-    assert used == "full"
+        one_char = tok.encode(["a"] * 20, bos=False)  # L' = 2
+        noised = mask_noise(one_char, tok.MASK, tok.PAD, (name,), gen(0))
+        assert set(noised.strategies) == {"random"} and noised.loss_mask[:, :2].any(1).all()
+        two_chars = tok.encode(["ab"], bos=False)  # L' = 3: the strategy itself
+        assert mask_noise(two_chars, tok.MASK, tok.PAD, (name,), gen(0)).strategies == [name]
+        if name != "cloze":  # a split or blocks need two tokens; a cloze of EOS alone is valid
+            with pytest.raises(ValueError, match="needs L'"):
+                NOISE_STRATEGIES.get(name)(torch.tensor([3, 1]), gen(0))
+    assert mask_noise(tok.encode(["a"], bos=False), tok.MASK, tok.PAD, ("full",)).strategies == [
+        "full"
+    ]
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_batched_masks_stay_inside_each_label(name: str) -> None:
+    lengths = torch.tensor([3, 4, 7, 12, 26, 5] * 20)
+    masks = NOISE_STRATEGIES.get(name)(lengths, gen(4), width=26)
+    assert masks.shape == (120, 26)
+    inside = torch.arange(26)[None] < lengths[:, None]
+    assert not (masks & ~inside).any() and masks.any(1).all()
+    for row, n in zip(masks.tolist(), lengths.tolist()):
+        m = int(sum(row[:n]))
+        prefix_visible = row[:n] == [F] * (n - m) + [T] * m
+        if name in ("left_to_right", "full"):
+            assert prefix_visible
+        elif name == "right_to_left":
+            assert row[:n] == [T] * m + [F] * (n - m)
+        elif name == "block":  # whole blocks visible, or the (2)/(3) fallback for b == 1
+            assert prefix_visible or row[:n] == [T] * m + [F] * (n - m)
+        elif name == "cloze":
+            assert m == 1
 
 
 def test_mask_noise_on_a_batch() -> None:
@@ -158,7 +182,9 @@ def test_replacement_rate_statistics() -> None:
     tok = Tokenizer(Charset.preset("36"), max_length=25)
     labels = tok.encode(["abcdefghijklmnopqrstuvwxy"] * 2000, bos=False)  # L' = 26
     v = tok.num_classes
-    out, p = replace_tokens(labels, v, tok.MASK, tok.PAD, t=torch.full((2000,), 0.5), generator=gen(0))
+    out, p = replace_tokens(
+        labels, v, tok.MASK, tok.PAD, t=torch.full((2000,), 0.5), generator=gen(0)
+    )
     assert torch.allclose(p, torch.full((2000,), 0.999 * 0.5 + 1e-3))
     changed = (out != labels).float().mean().item()
     # each token is re-drawn with probability p; a re-draw hits the same token 1 in V times

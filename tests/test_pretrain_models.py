@@ -192,10 +192,14 @@ def test_view_switches_zoom_and_augment() -> None:
     image = np.random.default_rng(0).integers(0, 256, (24, 90, 3), dtype=np.uint8)
     np.random.seed(0)
     plain = PretrainViews(("small", "large", "zoom"), augment="none", zoom=None)(image)
-    assert torch.equal(plain["small"], plain["large"]) and torch.equal(plain["small"], plain["zoom"])
+    assert torch.equal(plain["small"], plain["large"]) and torch.equal(
+        plain["small"], plain["zoom"]
+    )
     np.random.seed(0)
     zoomed = PretrainViews(("small", "zoom"), augment="none", zoom=(0.5, 0.6))(image)
-    assert torch.equal(zoomed["small"], plain["small"]) and not torch.equal(zoomed["zoom"], plain["zoom"])
+    assert torch.equal(zoomed["small"], plain["small"]) and not torch.equal(
+        zoomed["zoom"], plain["zoom"]
+    )
     np.random.seed(0)
     augmented = PretrainViews(("small", "large"), augment="photometric", zoom=None)
     outs = [augmented(image) for _ in range(4)]

@@ -4,6 +4,7 @@ recognizer: MIM -> (teacher) -> MNSP -> fine-tune, on tiny data."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -75,7 +76,9 @@ def test_pretrain_then_finetune_round_trip(tmp_path, word_folder, capsys) -> Non
     data = {"train": [str(word_folder)]}
     # 1. MIM (pixel targets): the baseline and the teacher
     mim_out = tmp_path / "mim"
-    recipe = _recipe(tmp_path, "mim", {"task": "mim", "model": {"encoder": ENC, "decoder": DEC}, "data": data})
+    recipe = _recipe(
+        tmp_path, "mim", {"task": "mim", "model": {"encoder": ENC, "decoder": DEC}, "data": data}
+    )
     assert main(["train", recipe, "--output", str(mim_out)]) == 0
     config = json.loads((mim_out / "final" / "config.json").read_text())
     assert config["format"] == "ocrkit-pretrain" and config["architecture"] == "MIM"
@@ -116,7 +119,7 @@ def test_pretrain_then_finetune_round_trip(tmp_path, word_folder, capsys) -> Non
             "train": {"layer_decay": 0.75, "max_steps": 1},
         },
     )
-    parts = TASKS.get("str")(yaml.safe_load(open(recipe)))
+    parts = TASKS.get("str")(yaml.safe_load(Path(recipe).read_text()))
     encoder = load_encoder(mnsp_out / "final")
     for key, value in encoder.state_dict().items():
         assert torch.equal(parts.model.backbone.state_dict()[key], value), key
@@ -146,7 +149,11 @@ def test_save_pretrained_and_load_encoder_round_trip(tmp_path) -> None:
 def test_pretrain_config_errors_name_the_key(tmp_path, word_folder, capsys) -> None:
     from ocrkit.cli import main
 
-    recipe = _recipe(tmp_path, "bad", {"task": "mnsp", "model": {"encoder": ENC}, "data": {"train": [str(word_folder)]}})
+    recipe = _recipe(
+        tmp_path,
+        "bad",
+        {"task": "mnsp", "model": {"encoder": ENC}, "data": {"train": [str(word_folder)]}},
+    )
     assert main(["train", recipe, "--output", str(tmp_path / "bad")]) == 1
     assert "model.teacher" in capsys.readouterr().err
     recipe = _recipe(tmp_path, "bad2", {"task": "mim", "model": {"encoder": ENC}, "data": {}})

@@ -27,7 +27,11 @@ def mixers_of(model: SVTRv2) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("name", "depths", "mixers"),
     [
-        ("svtrv2_small", [3, 6, 3], [["local"] * 3, ["local"] * 3 + ["global"] * 3, ["global"] * 3]),
+        (
+            "svtrv2_small",
+            [3, 6, 3],
+            [["local"] * 3, ["local"] * 3 + ["global"] * 3, ["global"] * 3],
+        ),
         ("svtrv2_base", [6, 6, 6], [["local"] * 6, ["local"] * 2 + ["global"] * 4, ["global"] * 6]),
     ],
 )
@@ -105,7 +109,9 @@ def test_gradients_reach_the_stem_and_overrides() -> None:
     model(torch.randn(2, 3, 32, 64)).sum().backward()
     assert model.stem[0][0].weight.grad.abs().sum() > 0
     # other depths without mixers: the default split (half local in stage 2)
-    custom = build_backbone("svtrv2_small", depths=[1, 4, 1], dims=[16, 24, 32], num_heads=[2, 2, 4])
+    custom = build_backbone(
+        "svtrv2_small", depths=[1, 4, 1], dims=[16, 24, 32], num_heads=[2, 2, 4]
+    )
     assert mixers_of(custom) == [["local"], ["local", "local", "global", "global"], ["global"]]
     with pytest.raises(ValueError, match="does not match depth"):
         SVTRv2(**TINY, mixers=[["local"], ["local"], ["global"]])

@@ -93,6 +93,11 @@ class CQMDHead(nn.Module):
         self.fc1 = nn.Linear(d, m)  # W1, b1
         self.fc2 = nn.Linear(m, config.channels)  # W2, b2
         self.upsample = _upsampler(config.channels, config.upsample_stages, config.min_channels)
+        # Unit-variance attention logits at init for unit-RMS hidden states (the VLM's final
+        # norm): with PyTorch's default (1/3 of that variance) the attention starts almost
+        # uniform, every visual token gets the same value vector and the mask starts flat.
+        for proj in (self.w_q, self.w_k):
+            nn.init.normal_(proj.weight, std=config.hidden_size**-0.5)
 
     @property
     def factor(self) -> int:

@@ -110,6 +110,24 @@ def _lora_config(settings: dict[str, Any]) -> Any:
     )
 
 
+def _missing(path: str | Path, exc: Exception) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"cannot load the VLM from {str(path)!r} ({exc}); give model.base as a local folder of "
+        f"Qwen2.5-VL-3B-Instruct / Qwen3-VL-2B-Instruct (config.json, safetensors, processor "
+        f"files) or a hub id with network access"
+    )
+
+
+def load_processor(path: str | Path) -> Any:
+    """``AutoProcessor.from_pretrained`` with an error that says what to pass."""
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise _missing(path, exc) from None
+
+
 def load_vlm(path: str | Path, config: QMaskConfig) -> Any:
     """``AutoModelForImageTextToText.from_pretrained`` with the recipe's dtype/attention."""
     from transformers import AutoModelForImageTextToText
@@ -119,12 +137,8 @@ def load_vlm(path: str | Path, config: QMaskConfig) -> Any:
         kwargs["attn_implementation"] = config.attn_implementation
     try:
         return AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
-    except OSError as exc:
-        raise FileNotFoundError(
-            f"cannot load the VLM from {path!r} ({exc}); give model.base as a local folder of "
-            f"Qwen2.5-VL-3B-Instruct / Qwen3-VL-2B-Instruct (config.json + safetensors) or a hub id "
-            f"with network access"
-        ) from None
+    except (OSError, ValueError) as exc:
+        raise _missing(path, exc) from None
 
 
 class QMask(nn.Module):
@@ -169,9 +183,7 @@ class QMask(nn.Module):
             processor = tiny_processor(config.tiny)
             vlm = tiny_vlm(config.tiny, processor, config.tiny_size, config.tiny_seed)
         else:
-            from transformers import AutoProcessor
-
-            processor = AutoProcessor.from_pretrained(str(config.base))
+            processor = load_processor(str(config.base))
             vlm = load_vlm(str(config.base), config)
         return cls(vlm, processor, config)
 
@@ -179,7 +191,6 @@ class QMask(nn.Module):
     def from_pretrained(cls, directory: str | Path, **policy: Any) -> QMask:
         """Load a saved Q-Mask folder; ``policy`` may change the trainable policy (stage 2)."""
         from safetensors.torch import load_file
-        from transformers import AutoProcessor
 
         directory = Path(directory)
         path = directory / CONFIG_FILE
@@ -190,7 +201,7 @@ class QMask(nn.Module):
             raise ValueError(f"{path}: not a Q-Mask config of a version this ocrkit reads")
         saved.pop("saved_vlm", None)
         config = QMaskConfig(**saved)
-        processor = AutoProcessor.from_pretrained(str(directory / "processor"))
+        processor = load_processor(directory / "processor")
         if (directory / "vlm" / "config.json").is_file():
             vlm = load_vlm(directory / "vlm", config)
         elif config.base:

@@ -35,16 +35,24 @@ def normalize_config(
     unknown = sorted(set(config) - set(defaults) - {"architecture"})
     if unknown:
         hints = [difflib.get_close_matches(k, list(defaults), n=1) for k in unknown]
-        said = ", ".join(f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in zip(unknown, hints))
+        said = ", ".join(
+            f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in zip(unknown, hints)
+        )
         raise ValueError(f"unknown {section} keys: {said}; known: {', '.join(sorted(defaults))}")
     out = copy.deepcopy(dict(defaults))
     for key, value in config.items():
         if key == "architecture":
             continue
-        if key != "encoder" and isinstance(defaults.get(key), Mapping) and isinstance(value, Mapping):
+        if (
+            key != "encoder"
+            and isinstance(defaults.get(key), Mapping)
+            and isinstance(value, Mapping)
+        ):
             extra = sorted(set(value) - set(defaults[key]))
             if extra:
-                raise ValueError(f"unknown {section}.{key} keys {extra}; known: {sorted(defaults[key])}")
+                raise ValueError(
+                    f"unknown {section}.{key} keys {extra}; known: {sorted(defaults[key])}"
+                )
             out[key] = {**defaults[key], **value}
         else:
             out[key] = copy.deepcopy(value)

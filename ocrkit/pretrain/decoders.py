@@ -65,7 +65,9 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def grid_positions(dim: int, grid: Sequence[int], base_grid: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+def grid_positions(
+    dim: int, grid: Sequence[int], base_grid: Sequence[int], like: torch.Tensor
+) -> torch.Tensor:
     """Fixed 2D sin-cos positions ``[1, h*w, dim]`` of a patch grid (in base-grid units)."""
     table = sincos_2d(dim, (int(grid[0]), int(grid[1])), (int(base_grid[0]), int(base_grid[1])))
     return table.to(device=like.device, dtype=like.dtype).unsqueeze(0)

@@ -163,7 +163,9 @@ class MNSP(PretrainModel):
         if self.use_mim:
             zoom = views["zoom"].to(device)
             grid = self.grid(zoom.shape[-2:])
-            masking = random_masking(zoom.shape[0], grid[0] * grid[1], self.config["mask_ratio"], device)
+            masking = random_masking(
+                zoom.shape[0], grid[0] * grid[1], self.config["mask_ratio"], device
+            )
             masked = self.encoder(zoom, ids_keep=masking.ids_keep)  # E(s_mask): visible only
             memories = [small[:, 1:], out["d_nsp"]] if self.use_guidance else []
             pred = self.mim_decoder(masked, masking, grid, memories)

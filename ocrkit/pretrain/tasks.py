@@ -61,7 +61,9 @@ def build_unlabeled(config: Mapping[str, Any], transform: Any, workers: int = 0)
         dataset = open_unlabeled(spec, transform, workers)
         repeat = int((spec.get("repeat", 1) if isinstance(spec, Mapping) else 1) or 1)
         parts.extend([dataset] * repeat)
-        log.info("unlabeled set %s: %d images x %d", getattr(dataset, "name", spec), len(dataset), repeat)
+        log.info(
+            "unlabeled set %s: %d images x %d", getattr(dataset, "name", spec), len(dataset), repeat
+        )
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 

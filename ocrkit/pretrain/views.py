@@ -71,11 +71,17 @@ class PhotometricAugment:
             ops_order = rng.permutation(4)
             for op in ops_order:  # torchvision applies the four in random order
                 if op == 0:
-                    image = ops.adjust_brightness(image, rng.uniform(1 - self.brightness, 1 + self.brightness))
+                    image = ops.adjust_brightness(
+                        image, rng.uniform(1 - self.brightness, 1 + self.brightness)
+                    )
                 elif op == 1:
-                    image = ops.adjust_contrast(image, rng.uniform(1 - self.contrast, 1 + self.contrast))
+                    image = ops.adjust_contrast(
+                        image, rng.uniform(1 - self.contrast, 1 + self.contrast)
+                    )
                 elif op == 2:
-                    image = ops.adjust_saturation(image, rng.uniform(1 - self.saturation, 1 + self.saturation))
+                    image = ops.adjust_saturation(
+                        image, rng.uniform(1 - self.saturation, 1 + self.saturation)
+                    )
                 else:
                     image = ops.adjust_hue(image, rng.uniform(-self.hue, self.hue))
         if rng.random() < self.p_gray:
@@ -171,7 +177,11 @@ def collate_views(batch: Sequence[Any]) -> dict[str, Any]:
         return {"views": {}, "keys": [], "num_skipped": len(batch)}
     names = samples[0].image.keys()
     views = {n: torch.stack([s.image[n] for s in samples]) for n in names}
-    return {"views": views, "keys": [s.key for s in samples], "num_skipped": len(batch) - len(samples)}
+    return {
+        "views": views,
+        "keys": [s.key for s in samples],
+        "num_skipped": len(batch) - len(samples),
+    }
 
 
 def resize_images(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

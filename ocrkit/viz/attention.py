@@ -77,7 +77,9 @@ def draw_attention(
     titles: Sequence[str] | None = None,
 ) -> Path:
     """One row per image: the input, then each encoder's map over it. ``maps[i][j]`` is image
-    ``i``, encoder ``names[j]``. Written as a PNG (atomically)."""
+    ``i``, encoder ``names[j]``. Each map is scaled to its own min-max for display and labelled
+    with its peak relative to a uniform map (so a flat map is not mistaken for a focused one).
+    Written as a PNG (atomically)."""
     import cv2
     import matplotlib
 
@@ -97,14 +99,28 @@ def draw_attention(
         axes[i][0].set_title(titles[i] if titles else "input", fontsize=8)
         for j, name in enumerate(names):
             grid = maps[i][j]
-            heat = cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST)
+            span = float(grid.max() - grid.min())
+            norm = (grid - grid.min()) / span if span > 0 else np.zeros_like(grid)
+            heat = cv2.resize(norm, (w, h), interpolation=cv2.INTER_NEAREST)
             ax = axes[i][j + 1]
             ax.imshow(shown)
-            ax.imshow(heat, cmap="jet", alpha=alpha, vmin=0.0, vmax=float(grid.max()))
+            ax.imshow(heat, cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
+            # how peaked the map is: its maximum relative to a uniform map (1x = uniform)
+            ax.text(
+                1,
+                1,
+                f"peak {grid.max() * grid.size:.1f}x",
+                color="white",
+                fontsize=6,
+                va="top",
+                bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0},
+            )
             if isinstance(query, tuple):  # outline the query patch
                 ph, pw = h / grid.shape[0], w / grid.shape[1]
                 r, c = query
-                rect = plt.Rectangle((c * pw - 0.5, r * ph - 0.5), pw, ph, fill=False, ec="white", lw=1.2)
+                rect = plt.Rectangle(
+                    (c * pw - 0.5, r * ph - 0.5), pw, ph, fill=False, ec="white", lw=1.2
+                )
                 ax.add_patch(rect)
             if i == 0:
                 ax.set_title(name, fontsize=8)
@@ -112,7 +128,10 @@ def draw_attention(
         ax.set_xticks([])
         ax.set_yticks([])
     label = query if isinstance(query, str) else f"patch {query[0]},{query[1]}"
-    fig.suptitle(f"last-layer attention, query = {label}", fontsize=9)
+    fig.suptitle(
+        f"last-layer attention, query = {label} (each map scaled min-max; peak = max / uniform)",
+        fontsize=9,
+    )
     fig.tight_layout()
     out = Path(out)
     atomic_write(out, lambda p: fig.savefig(p, dpi=150, format="png"))

@@ -1,7 +1,7 @@
 """SVTRv2 encoder: the image encoder of MDiff4STR-S/B.
 
 Du et al., "SVTRv2: CTC Beats Encoder-Decoder Models in Scene Text Recognition" (ICCV 2025),
-Sec. 3 (with the layout MDiff4STR, AAAI 2026, Sec. 4.1 uses for its S and B models):
+§Method (in the layout of MDiff4STR-S/B, AAAI 2026, §Experiments):
 
 - stem: two 3x3 stride-2 Conv-BN-GELU layers (``H/4 x W/4``, width ``dims[0]``);
 - three stages of widths 128/256/384 and 4/8/12 heads; a block mixes tokens either *locally*
@@ -163,7 +163,9 @@ class SVTRv2(nn.Module):
         self.img_size = (int(img_size[0]), int(img_size[1]))
         self.num_features = self.embed_dim = int(dims[-1])
         self.patch_size = None
-        self.stem = nn.Sequential(ConvBNAct(in_chans, dims[0] // 2), ConvBNAct(dims[0] // 2, dims[0]))
+        self.stem = nn.Sequential(
+            ConvBNAct(in_chans, dims[0] // 2), ConvBNAct(dims[0] // 2, dims[0])
+        )
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stages = nn.ModuleList()
         self.downsamples = nn.ModuleList()

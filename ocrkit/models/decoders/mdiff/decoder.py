@@ -1,10 +1,11 @@
 """Mask-diffusion decoder (``mdiff``) of MDiff4STR (Du et al., AAAI 2026, arXiv 2512.01422).
 
-A bidirectional transformer (no causal mask, Sec. 3.1) reads a sequence of ``max_length + 1``
-slots (characters + EOS) in which some tokens are MASK and predicts every slot at once from the
-visible tokens and the image tokens. Training noises each label with the six strategies of
-Sec. 3.2 (:mod:`.noise`) and token replacement (Sec. 3.3); inference starts from all-MASK and
-commits tokens over a few passes with a sampler from :data:`.sampling.SAMPLERS` (Sec. 3.4).
+A bidirectional transformer (no causal mask; paper §Method, mask diffusion decoder) reads a
+sequence of ``max_length + 1`` slots (characters + EOS) in which some tokens are MASK and predicts
+every slot at once from the visible tokens and the image tokens. Training noises each label with
+the six noising strategies (:mod:`.noise`) and token replacement (§Method); inference starts
+from all-MASK and commits tokens over a few passes with a sampler from
+:data:`.sampling.SAMPLERS` (§Method, inference).
 
 Layers follow the reference implementation: post-norm self-attention -> cross-attention ->
 ReLU MLP, width = encoder width, heads default to width // 64 (6 at 384, as MDiff4STR-S/B).
@@ -102,11 +103,8 @@ class MDiffDecoder(nn.Module):
         self.max_length = max_length or tokenizer.max_length
         self.embed_dim = embed_dim
         self.strategies = tuple(strategies)
-        self.sample_k, self.token_replacement, self.replace_eps = (
-            sample_k,
-            token_replacement,
-            replace_eps,
-        )
+        self.sample_k = sample_k
+        self.token_replacement, self.replace_eps = token_replacement, replace_eps
         self.denoise_weight, self.replace_weight = denoise_weight, replace_weight
         self.defaults: dict[str, Any] = {}
         self.configure_sampling(sampler, steps, revise, sampler_options or {}, seed)
@@ -154,7 +152,9 @@ class MDiffDecoder(nn.Module):
     # ---- training --------------------------------------------------------------------------
     def labels_from_targets(self, targets: torch.Tensor) -> torch.Tensor:
         """``tokenizer.encode(labels)`` with or without BOS -> ``[B, max_length + 1]``."""
-        if targets.shape[1] == self.length + 1 and bool((targets[:, 0] == self.tokenizer.BOS).all()):
+        if targets.shape[1] == self.length + 1 and bool(
+            (targets[:, 0] == self.tokenizer.BOS).all()
+        ):
             targets = targets[:, 1:]
         if targets.shape[1] != self.length:
             raise ValueError(
@@ -267,7 +267,9 @@ class MDiffDecoder(nn.Module):
             return self.logits(tokens, kv).float().softmax(-1)
 
         start = torch.full(
-            (memory.shape[0], self.length), self.tokenizer.MASK, dtype=torch.long,
+            (memory.shape[0], self.length),
+            self.tokenizer.MASK,
+            dtype=torch.long,
             device=memory.device,
         )
         out = fn(denoise, start, self.tokenizer.MASK, **kwargs, **options)
@@ -281,7 +283,6 @@ class MDiffDecoder(nn.Module):
         """The decoder interface of :class:`~ocrkit.models.Recognizer`: probabilities
         ``[B, max_length + 1, num_classes]``; ``kwargs`` as :meth:`sample`."""
         return self.sample(memory, **kwargs).probs
-
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -1,4 +1,4 @@
-"""The MDiff4STR losses (Du et al., AAAI 2026, Sec. 3.1 and 3.3), each in one function.
+"""The MDiff4STR losses (Du et al., AAAI 2026, §Method), each in one function.
 
 ``total = denoise_weight * denoising_loss + replace_weight * replacement_loss`` (1:1 in the
 paper), averaged over the ``sample_k`` noised copies of every label.
@@ -17,9 +17,9 @@ def denoising_loss(
     p_mask: torch.Tensor,
     lengths: torch.Tensor,
 ) -> torch.Tensor:
-    """Mask-diffusion ELBO term (Sec. 3.1): cross-entropy at the masked positions, each weighted
-    by ``1 / p_mask`` of its row, summed per row, divided by the row's ``L'`` and averaged over
-    rows (the LLaDA-style normalization of the reference implementation).
+    """Mask-diffusion term (§Method, mask diffusion): cross-entropy at the masked positions,
+    each weighted by ``1 / p_mask`` of its row, summed per row, divided by the row's ``L'`` and
+    averaged over rows (the LLaDA-style normalization of the reference implementation).
 
     ``logits [N, T, C]``, ``labels [N, T]`` (PAD after ``L'``), ``loss_mask [N, T]`` bool,
     ``p_mask [N]`` and ``lengths [N]`` (``L'``).
@@ -35,8 +35,7 @@ def denoising_loss(
 
 
 def replacement_loss(logits: torch.Tensor, labels: torch.Tensor, pad_id: int) -> torch.Tensor:
-    """Token-replacement term (Sec. 3.3): the pass over the replaced sequence must output the
-    clean label; mean cross-entropy over every non-PAD position (characters and EOS)."""
-    return F.cross_entropy(
-        logits.float().flatten(0, 1), labels.flatten(), ignore_index=pad_id
-    )
+    """Token-replacement term (§Method, token-replacement noise): the pass over the replaced
+    sequence must output the clean label; mean cross-entropy over every non-PAD position
+    (characters and EOS)."""
+    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=pad_id)

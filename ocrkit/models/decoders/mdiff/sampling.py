@@ -1,6 +1,6 @@
 """MDiff4STR samplers: how a mask-diffusion decoder turns an all-MASK sequence into text.
 
-Du et al., MDiff4STR (AAAI 2026, arXiv 2512.01422), Sec. 3.4 and Table 5. A sampler gets a
+Du et al., MDiff4STR (AAAI 2026, arXiv 2512.01422), §Method, inference. A sampler gets a
 ``denoise`` function (token ids ``[B, T]`` -> probabilities ``[B, T, C]``, one decoder pass) and
 the all-MASK start, and decides which positions to *commit* (fix to their predicted token) after
 each pass. It returns, for every position, the distribution of the pass that decided it (the
@@ -108,7 +108,8 @@ def iterative(
 
 @SAMPLERS.register("parallel")
 def parallel(denoise: Denoiser, tokens: torch.Tensor, mask_id: int) -> Sampled:
-    """One pass from all-MASK, every position read at once (Sec. 3.4; ``steps`` is ignored)."""
+    """One pass from all-MASK, every position read at once (§Method, inference; ``steps`` is
+    ignored)."""
     return Sampled(denoise(tokens), 1)
 
 
@@ -116,8 +117,9 @@ def parallel(denoise: Denoiser, tokens: torch.Tensor, mask_id: int) -> Sampled:
 def low_confidence(
     denoise: Denoiser, tokens: torch.Tensor, mask_id: int, steps: int = 3, early_stop: bool = True
 ) -> Sampled:
-    """Low-confidence remasking (Sec. 3.4, the paper's sampler, 3 steps): each pass commits the
-    eligible positions more confident than the mean eligible confidence; the rest stay MASK."""
+    """Low-confidence remasking (§Method, inference; the paper's sampler, 3 steps): each pass
+    commits the eligible positions more confident than the mean eligible confidence; the rest
+    stay MASK."""
     return iterative(denoise, tokens, mask_id, steps, above_mean, None, early_stop)
 
 
@@ -130,8 +132,8 @@ def semi_autoregressive(
     block: int = 8,
     early_stop: bool = True,
 ) -> Sampled:
-    """Semi-autoregressive (Sec. 3.4): the low-confidence rule restricted to a prefix that grows
-    by ``block`` positions per pass (``block * (step + 1)``)."""
+    """Semi-autoregressive (§Method, inference): the low-confidence rule restricted to a prefix
+    that grows by ``block`` positions per pass (``block * (step + 1)``)."""
     length = tokens.shape[1]
 
     def window(step: int) -> torch.Tensor:
@@ -150,8 +152,9 @@ def random_remasking(
     generator: torch.Generator | None = None,
     early_stop: bool = True,
 ) -> Sampled:
-    """Random remasking (Sec. 3.4, vanilla MDM): each pass commits every eligible position with
-    probability ``p``, regardless of confidence (``generator`` makes it reproducible)."""
+    """Random remasking (§Method, inference; vanilla MDM): each pass commits every eligible
+    position with probability ``p``, regardless of confidence (``generator`` makes it
+    reproducible)."""
 
     def select(conf: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:
         draw = torch.rand(conf.shape, generator=generator).to(conf.device)  # a CPU generator
@@ -164,8 +167,8 @@ def random_remasking(
 def autoregressive(
     denoise: Denoiser, tokens: torch.Tensor, mask_id: int, eos: int = EOS
 ) -> Sampled:
-    """Autoregressive (Sec. 3.4): pass ``t`` commits position ``t``; stops once every row has
-    committed EOS (up to ``T`` passes; ``steps`` is ignored). No KV cache: attention is
+    """Autoregressive (§Method, inference): pass ``t`` commits position ``t``; stops once every
+    row has committed EOS (up to ``T`` passes; ``steps`` is ignored). No KV cache: attention is
     bidirectional, so every pass reruns the whole sequence."""
     tokens = tokens.clone()
     b, length = tokens.shape
@@ -188,11 +191,9 @@ def autoregressive(
 
 
 @SAMPLERS.register("cloze")
-def cloze(
-    denoise: Denoiser, tokens: torch.Tensor, mask_id: int, eos: int = EOS
-) -> Sampled:
-    """Cloze (Sec. 3.4): a parallel draft, then each position from left to right is masked and
-    re-predicted with every other token visible, until the position passes each row's EOS
+def cloze(denoise: Denoiser, tokens: torch.Tensor, mask_id: int, eos: int = EOS) -> Sampled:
+    """Cloze (§Method, inference): a parallel draft, then each position from left to right is
+    masked and re-predicted with every other token visible, until the position passes each row's EOS
     (up to ``T + 1`` passes; ``steps`` is ignored)."""
     probs = denoise(tokens).clone()
     passes = 1
@@ -217,8 +218,9 @@ def revise(denoise: Denoiser, probs: torch.Tensor, mask_id: int, passes: int = 1
 
     Beyond the paper: the decided sequence (``argmax probs`` up to the first EOS, MASK after) is
     fed back; a position takes the new distribution where its top probability beats the one it
-    was decided with. Token-replacement training (Sec. 3.3) is what teaches the decoder to
-    correct a visible wrong token, so this pass asks it to do exactly that.
+    was decided with. Token-replacement training (§Method, token-replacement noise) is what
+    teaches the decoder to correct a visible wrong token, so this pass asks it to do exactly
+    that.
     """
     for _ in range(passes):
         conf, ids = probs.max(-1)

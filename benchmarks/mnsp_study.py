@@ -1,0 +1,295 @@
+"""The small MNSP study, end to end: pretrain (MIM, MNSP) -> fine-tune (x3) -> evaluate -> table.
+
+    python benchmarks/mnsp_study.py --minutes-per-run 30 [--output runs/mnsp_study]
+                                    [--steps-per-run N] [--eval-limit N] [--resume]
+
+Smoke test of the whole pipeline (a few minutes; numbers meaningless):
+    python benchmarks/mnsp_study.py --steps-per-run 3 --eval-limit 40 --output runs/mnsp_smoke
+
+Same unlabeled budget for both pretraining methods (recipes/pretrain/*_vit_tiny_cpu.yaml: 20k
+synthetic renderings + the ICDAR15 training word crops without labels), same labelled budget
+and schedule for the three recognizers (recipes/str/vit_tiny_ar_cpu_finetune.yaml: the real
+IIIT5K/SVT/ICDAR15 training crops only): from scratch, from the MIM encoder, from the MNSP
+encoder. MNSP uses the MIM encoder as its frozen teacher, so its encoder has consumed both
+pretraining runs' compute; the table says so. Evaluation: IIIT5K test and SVT test (parseq36),
+each also split by original image area (Table 6) and with images shrunk to 0.5 and black-padded
+(Fig. 4), reported as accuracy drops. Also draws the attention maps of the three encoders.
+
+Training and the attention figure run as ``ocrkit train`` / ``ocrkit viz`` subprocesses with
+their logs in OUTPUT/logs/; evaluation runs in this process through ``ocrkit.eval``. ``--minutes-per-run`` sizes each training run: a few steps are timed first and
+``max_steps`` is set so the cosine schedule ends inside the budget (``time_limit_min`` at 1.3x
+the budget guards against a slower machine). ``--steps-per-run`` fixes the steps instead.
+``--resume`` skips phases whose outputs exist. Wall time: about 5 x minutes-per-run plus
+calibration (~1 min per training run) and evaluation (a few minutes per model on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = {
+    "mim": ROOT / "recipes/pretrain/mim_vit_tiny_cpu.yaml",
+    "mnsp": ROOT / "recipes/pretrain/mnsp_vit_tiny_cpu.yaml",
+    "finetune": ROOT / "recipes/str/vit_tiny_ar_cpu_finetune.yaml",
+}
+ARMS = ("scratch", "mim", "mnsp")
+TEST_SETS = ("iiit5k_test", "svt_test")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(cmd: list[str], log_file: Path) -> None:
+    """Run ``cmd``, tee its output to ``log_file``; a failure stops the study with the log path."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log("$ " + " ".join(cmd))
+    with open(log_file, "w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+    if proc.returncode:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\nsee {log_file}")
+
+
+def seconds_per_step(recipe: Path, overrides: list[str], threads: int, steps: int = 3) -> float:
+    """Median wall seconds of one optimizer step of ``recipe`` (after one warm-up step)."""
+    import statistics
+
+    import torch
+
+    from ocrkit.config import load_config
+    from ocrkit.train.optim import build_optimizer
+    from ocrkit.train.tasks import build_task
+
+    torch.set_num_threads(threads)
+    config = load_config(recipe, overrides)
+    parts = build_task(config)
+    train = config["train"]
+    model = parts.model.train()
+    optimizer = build_optimizer(
+        model, float(train["lr"]), 0.05, betas=tuple(train.get("betas", (0.9, 0.999)))
+    )
+    loader = torch.utils.data.DataLoader(
+        parts.train_dataset,
+        batch_size=int(train["batch_size"]),
+        shuffle=True,
+        collate_fn=parts.collate_fn,
+    )
+    batches = iter(loader)
+    times = []
+    for i in range(steps + 1):
+        start = time.perf_counter()
+        out = model.training_step(next(batches))
+        out["loss"].backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def train_phase(name: str, recipe: Path, out: Path, overrides: list[str], args) -> dict:
+    """``ocrkit train`` sized to the budget; returns what ran (steps, minutes)."""
+    record = out / "study_phase.json"
+    if args.resume and (out / "final" / "config.json").is_file() and record.is_file():
+        log(f"{name}: done already ({out})")
+        return json.loads(record.read_text())
+    if args.steps_per_run:
+        steps, sec = args.steps_per_run, None
+    else:
+        sec = seconds_per_step(recipe, overrides, args.threads)
+        steps = max(10, int(args.minutes_per_run * 60 / sec))
+        log(f"{name}: {sec:.2f} s/step measured -> max_steps {steps}")
+    limit = "null" if args.steps_per_run else args.minutes_per_run * 1.3
+    cmd = [sys.executable, "-m", "ocrkit", "train", str(recipe), *overrides]
+    cmd += [
+        f"train.max_steps={steps}",
+        f"train.threads={args.threads}",
+        f"train.time_limit_min={limit}",
+    ]
+    started = time.time()
+    run([*cmd, "--output", str(out)], out.parent / "logs" / f"{name}.log")
+    state = json.loads((out / "final" / "trainer_state.json").read_text())
+    info = {
+        "phase": name,
+        "planned_steps": steps,
+        "steps": state["global_step"],
+        "measured_s_per_step": sec,
+        "minutes": round((time.time() - started) / 60, 1),
+    }
+    record.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def evaluate_arm(arm: str, model_dir: Path, out: Path, data: Path, args) -> dict:
+    """Accuracy on each test set, its small/large halves by area, and shrunk to 0.5.
+
+    The same numbers as ``ocrkit eval --model DIR --data SETS --split-by-area --shrink 0.5``,
+    with the halves scored from the full-set predictions instead of a second inference pass.
+    """
+    target = out / f"eval_{arm}.json"
+    if args.resume and target.is_file():
+        return json.loads(target.read_text())
+    from functools import partial
+
+    from ocrkit.data import SubsetStrDataset, open_dataset
+    from ocrkit.eval import (
+        PerturbedPredictor,
+        area_split,
+        evaluate,
+        evaluate_predictions,
+        shrink_pad,
+    )
+    from ocrkit.models import Recognizer
+
+    log(f"evaluating {arm}: {model_dir}")
+    model = Recognizer.from_pretrained(model_dir)
+    base = {}
+    for name in TEST_SETS:
+        dataset = open_dataset(data / "str" / name, protocol="parseq36")
+        if args.eval_limit:
+            dataset = SubsetStrDataset(
+                dataset, range(min(args.eval_limit, len(dataset))), name=name
+            )
+        base[name] = dataset
+    report = evaluate(model, base, "parseq36")
+    predictions: dict[str, dict] = {}
+    for sample in report.samples:
+        predictions.setdefault(sample.set, {})[sample.key] = (sample.prediction, sample.confidence)
+    halves = {
+        f"{name}:{half}": SubsetStrDataset(dataset, indices, name=f"{name}:{half}")
+        for name, dataset in base.items()
+        for half, indices in area_split(dataset).items()
+    }
+    split = evaluate_predictions(
+        {h: predictions[h.split(":")[0]] for h in halves}, halves, "parseq36"
+    )
+    shrunk = evaluate(PerturbedPredictor(model, partial(shrink_pad, scale=0.5)), base, "parseq36")
+    sets = {n: m.as_dict() for n, m in {**report.sets, **split.sets}.items()}
+    sets.update({f"{n}@shrink0.5": m.as_dict() for n, m in shrunk.sets.items()})
+    result = {"model": str(model_dir), "protocol": "parseq36", "sets": sets}
+    target.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def table(results: dict[str, dict], phases: dict[str, dict], args) -> str:
+    """The markdown report: accuracies, area halves, shrink drops, and what each run did."""
+    lines = [
+        "| init | "
+        + " | ".join(f"{s} | {s} small | {s} large | {s} shrink0.5 (drop)" for s in TEST_SETS)
+        + " |",
+        "|---" * (1 + 4 * len(TEST_SETS)) + "|",
+    ]
+    for arm, report in results.items():
+        sets = report["sets"]
+        cells = []
+        for s in TEST_SETS:
+            base = sets[s]["accuracy"]
+            shrink = sets[f"{s}@shrink0.5"]["accuracy"]
+            cells += [
+                f"{base:.2f}",
+                f"{sets[f'{s}:small']['accuracy']:.2f}",
+                f"{sets[f'{s}:large']['accuracy']:.2f}",
+                f"{shrink:.2f} ({shrink - base:+.2f})",
+            ]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| run | steps done (planned) | s/step measured | wall minutes |",
+        "|---|---|---|---|",
+    ]
+    for name, p in phases.items():
+        sec = f"{p['measured_s_per_step']:.2f}" if p.get("measured_s_per_step") else "-"
+        lines.append(f"| {name} | {p['steps']} ({p['planned_steps']}) | {sec} | {p['minutes']} |")
+    lines += [
+        "",
+        "Word accuracy (%) under parseq36; small/large: halves of each test set by original image "
+        "area; shrink0.5: images shrunk to half size and black-padded, drop in points. MNSP's "
+        "encoder also used the MIM run (its teacher), i.e. twice the pretraining compute of MIM.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--minutes-per-run", type=float, default=30.0, help="budget of each training run"
+    )
+    parser.add_argument(
+        "--steps-per-run", type=int, default=None, help="fixed steps instead of a time budget"
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "runs" / "mnsp_study")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--resume", action="store_true", help="skip phases whose outputs exist")
+    parser.add_argument(
+        "--eval-limit",
+        type=int,
+        default=None,
+        help="score only the first N images of each test set",
+    )
+    args = parser.parse_args()
+    from ocrkit.utils.paths import shared_data_dir
+
+    data = shared_data_dir()
+    if data is None:
+        sys.exit("the study needs the shared data (IIIT5K, SVT, ICDAR15): set OCRKIT_DATA")
+    os.environ.setdefault("OCRKIT_DATA", str(data))
+    out = args.output.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"study in {out}; {args.minutes_per_run} min per training run")
+    phases = {}
+    phases["pretrain_mim"] = train_phase("pretrain_mim", RECIPES["mim"], out / "mim", [], args)
+    teacher = [f"model.teacher={out / 'mim' / 'final'}"]
+    phases["pretrain_mnsp"] = train_phase(
+        "pretrain_mnsp", RECIPES["mnsp"], out / "mnsp", teacher, args
+    )
+    inits = {"scratch": None, "mim": out / "mim" / "final", "mnsp": out / "mnsp" / "final"}
+    results = {}
+    for arm in ARMS:
+        overrides = [f"init.encoder={inits[arm]}"] if inits[arm] else []
+        name = f"finetune_{arm}"
+        phases[name] = train_phase(name, RECIPES["finetune"], out / name, overrides, args)
+        best = out / name / "best"
+        model_dir = best if (best / "config.json").is_file() else out / name / "final"
+        results[arm] = evaluate_arm(arm, model_dir, out, data, args)
+    encoders = [
+        str(out / "mim" / "final"),
+        str(out / "mnsp" / "final"),
+        str(out / "finetune_scratch" / "final"),
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ocrkit",
+        "viz",
+        "attention",
+        "--encoder",
+        *encoders,
+        "--names",
+        "MIM",
+        "MNSP",
+        "supervised (scratch)",
+        "--data",
+        str(data / "str" / "svt_test"),
+        "--limit",
+        "6",
+        "--out",
+        str(out / "attention.png"),
+    ]
+    run(cmd, out / "logs" / "viz.log")
+    report = table(results, phases, args)
+    (out / "RESULTS.md").write_text(report + "\n")
+    print(report)
+    log(f"wrote {out / 'RESULTS.md'} and {out / 'attention.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""``ocrkit serve``: OpenAI-compatible endpoint, errors, bounded queue, shutdown, TABench e2e."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ocrkit.serve import ModelServer, RequestError, load_backend, parse_chat_request
+from ocrkit.serve.protocol import ChatRequest
+from qmask_helpers import tiny_cache, word_image
+
+TIMEOUT = 60
+
+
+def data_url(image: np.ndarray) -> str:
+    ok, buf = cv2.imencode(".png", image)
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode()
+
+
+def body(prompt: str = "hi", images=(), model: str = "m") -> dict:
+    content = [{"type": "image_url", "image_url": {"url": data_url(i)}} for i in images]
+    return {"model": model, "messages": [{"role": "user", "content": content + [{"type": "text", "text": prompt}]}]}
+
+
+def post(url: str, payload, raw: bytes | None = None, method: str = "POST") -> tuple[int, dict]:
+    data = raw if raw is not None else json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class Echo:
+    """A stub backend: echoes the prompt; optionally waits for ``gate`` first."""
+
+    name, kind = "m", "stub"
+
+    def __init__(self, gate: threading.Event | None = None, delay: float = 0.0) -> None:
+        self.gate, self.delay, self.calls = gate, delay, 0
+
+    def answer(self, request: ChatRequest):
+        if self.gate is not None:
+            self.gate.wait(TIMEOUT)
+        time.sleep(self.delay)
+        self.calls += 1
+        if request.prompt == "boom":
+            raise RuntimeError("model exploded")
+        return f"{request.prompt}|{len(request.images)}", {}
+
+
+def test_chat_completion_round_trip_and_endpoints() -> None:
+    with ModelServer(Echo(), port=0) as server:
+        url = server.url
+        status, reply = post(f"{url}/chat/completions", body("hello", [word_image()]))
+        assert status == 200 and reply["object"] == "chat.completion"
+        assert reply["choices"][0]["message"] == {"role": "assistant", "content": "hello|1"}
+        with urllib.request.urlopen(f"{url}/models", timeout=TIMEOUT) as resp:
+            assert json.loads(resp.read())["data"][0]["id"] == "m"
+        with urllib.request.urlopen(url.removesuffix("/v1") + "/health", timeout=TIMEOUT) as resp:
+            assert json.loads(resp.read())["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("payload", "raw", "status", "needle"),
+    [
+        (None, b"{not json", 400, "not valid JSON"),
+        ({"messages": []}, None, 400, "non-empty list"),
+        (body(model="other"), None, 404, "not served here"),
+        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}, None, 400, "only data URLs"),
+        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}, None, 400, "not a readable image"),
+        ({**body(), "stream": True}, None, 400, "streaming"),
+        ({**body(), "max_tokens": 0}, None, 400, "max_tokens"),
+        (body("boom"), None, 500, "model exploded"),
+    ],
+)
+def test_bad_requests_get_clear_errors(payload, raw, status, needle) -> None:
+    with ModelServer(Echo(), port=0) as server:
+        code, reply = post(f"{server.url}/chat/completions", payload, raw)
+        assert code == status and needle in reply["error"]["message"]
+        code, _ = post(f"{server.url}/chat/completions", body("still alive"))
+        assert code == 200
+
+
+def test_unknown_paths_methods_and_oversize_bodies() -> None:
+    with ModelServer(Echo(), port=0, max_body_bytes=1000) as server:
+        assert post(f"{server.url}/completions", body())[0] == 404
+        assert post(f"{server.url}/chat/completions", body(), method="PUT")[0] == 405
+        code, reply = post(f"{server.url}/chat/completions", body("x" * 2000))
+        assert code == 413 and "1000 bytes" in reply["error"]["message"]
+
+
+def test_bounded_queue_answers_503_then_recovers() -> None:
+    gate = threading.Event()
+    backend = Echo(gate)
+    with ModelServer(backend, port=0, max_queue=1) as server:
+        results: list[int] = []
+
+        def call() -> None:
+            results.append(post(f"{server.url}/chat/completions", body())[0])
+
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        threads[0].start()
+        time.sleep(0.3)  # the worker holds the first request at the gate
+        threads[1].start()  # queued (the queue holds one)
+        time.sleep(0.3)
+        code, reply = post(f"{server.url}/chat/completions", body())  # no room: refused at once
+        assert code == 503 and "busy" in reply["error"]["message"]
+        gate.set()
+        for t in threads:
+            t.join(TIMEOUT)
+        assert sorted(results) == [200, 200] and backend.calls == 2
+
+
+def test_timeout_gives_504_and_shutdown_drains_the_queue() -> None:
+    server = ModelServer(Echo(delay=0.6), port=0, timeout=0.2).start()
+    code, reply = post(f"{server.url}/chat/completions", body())
+    assert code == 504
+    server.timeout = TIMEOUT
+    done: list[int] = []
+    t = threading.Thread(target=lambda: done.append(post(f"{server.url}/chat/completions", body())[0]))
+    t.start()
+    time.sleep(0.2)
+    server.shutdown()  # drains: the in-flight request is still answered
+    t.join(TIMEOUT)
+    assert done == [200]
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{server.url}/models", timeout=2)
+
+
+def test_parse_chat_request_accepts_plain_strings_and_system() -> None:
+    req = parse_chat_request({"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]})
+    assert req.prompt == "hi" and req.system == "be brief" and req.images == []
+    with pytest.raises(RequestError, match="no user message"):
+        parse_chat_request({"messages": [{"role": "system", "content": "x"}]})
+
+
+@pytest.fixture(scope="module")
+def recognizer_dir(tmp_path_factory) -> Path:
+    import torch
+
+    from ocrkit.models import Recognizer
+
+    torch.manual_seed(0)
+    cfg = {
+        "backbone": {"name": "vit_small", "embed_dim": 32, "depth": 1, "num_heads": 2},
+        "decoder": {"name": "ar", "embed_dim": 32, "depth": 1, "num_heads": 2, "dropout": 0.0},
+        "charset": "36",
+        "max_length": 8,
+    }
+    return Recognizer.from_config(cfg).save_pretrained(tmp_path_factory.mktemp("rec") / "rec")
+
+
+def test_serves_an_str_recognizer(recognizer_dir: Path) -> None:
+    from ocrkit.models import Recognizer
+
+    backend = load_backend(recognizer_dir)
+    assert backend.kind == "recognizer" and backend.name == "rec"
+    image = word_image()
+    expected = Recognizer.from_pretrained(recognizer_dir).predict([image])[0].text
+    with ModelServer(backend, port=0) as server:
+        code, reply = post(f"{server.url}/chat/completions", body("read it", [image], model="rec"))
+        assert code == 200 and reply["choices"][0]["message"]["content"] == expected
+        code, reply = post(f"{server.url}/chat/completions", body("read", [image, image], model="rec"))
+        assert code == 400 and "exactly one" in reply["error"]["message"]
+    with pytest.raises(FileNotFoundError, match="neither a Q-Mask folder"):
+        load_backend(recognizer_dir.parent)
+
+
+def test_cli_serve_stops_gracefully_on_sigterm(recognizer_dir: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ocrkit", "serve", "--model", str(recognizer_dir), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert "serving 'rec' (recognizer) on http://127.0.0.1:" in line, proc.stderr.read()
+        url = line.split(" on ")[1].split()[0]
+        assert post(f"{url}/chat/completions", body("x", [word_image()], model="rec"))[0] == 200
+        proc.terminate()
+        out, _ = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0 and "stopped after 1 answered requests" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+# --- end to end: ocrkit serve + ocrkit tabench run on loopback, and the local engine ----------
+
+
+@pytest.fixture(scope="module")
+def qmask_dir(tmp_path_factory) -> Path:
+    pytest.importorskip("transformers")
+    import torch
+
+    from ocrkit.anchoring.model import QMask, QMaskConfig
+    from ocrkit.anchoring.tiny import tiny_processor, tiny_vlm
+
+    torch.manual_seed(0)
+    processor = tiny_processor("qwen2_5_vl", tiny_cache(tmp_path_factory))
+    model = QMask(tiny_vlm("qwen2_5_vl", processor), processor, QMaskConfig(tiny="qwen2_5_vl", head={"channels": 16}))
+    folder = tmp_path_factory.mktemp("qm") / "qmask-tiny"
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Path:
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), word_image("OPEN"))
+    queries = [
+        {"id": "r0", "image": "images/a.png", "width": 112, "height": 112, "task": "r2t", "box": [14, 44, 96, 70], "text": "OPEN"},
+        {"id": "t0", "image": "images/a.png", "width": 112, "height": 112, "task": "t2r", "boxes": [[14, 44, 96, 70]], "text": "OPEN"},
+    ]
+    path = tmp_path / "bench.jsonl"
+    path.write_text("\n".join(json.dumps(q) for q in queries) + "\n")
+    return path
+
+
+def test_serve_and_tabench_run_end_to_end(qmask_dir: Path, bench: Path, tmp_path: Path, capsys) -> None:
+    from ocrkit.cli import main
+    from ocrkit.serve import QMaskBackend
+
+    backend = QMaskBackend(qmask_dir, max_new_tokens=8)
+    with ModelServer(backend, port=0) as server:
+        code, reply = post(f"{server.url}/chat/completions", body('Where is "OPEN" located in the image?', [word_image()], model="qmask-tiny"))
+        assert code == 200 and len(reply["ocrkit"]["boxes"]) == 1  # one image -> one box list
+        out = tmp_path / "preds.jsonl"
+        args = ["tabench", "run", "--bench", str(bench), "--out", str(out), "--endpoint", server.url,
+                "--model", "qmask-tiny", "--adapter", "json", "--workers", "2", "--retries", "1",
+                "--max-tokens", "8", "--json", str(tmp_path / "scores.json")]
+        assert main(args) == 0
+        assert server.answered == 3
+    preds = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {p["id"] for p in preds} == {"r0", "t0"} and all("raw" in p for p in preds)
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["r2t"]["n"] == 1 and scores["t2r"]["n"] == 1
+    assert "2 queries: 0 from cache, 2 answered, 0 failed" in capsys.readouterr().out
+
+
+def test_tabench_local_qmask_engine(qmask_dir: Path, bench: Path, tmp_path: Path, capsys) -> None:
+    from ocrkit.cli import main
+
+    out = tmp_path / "local.jsonl"
+    args = ["tabench", "run", "--bench", str(bench), "--out", str(out), "--engine", "qmask",
+            "--engine-opt", f"model={qmask_dir}", "--engine-opt", "boxes=mask", "--engine-opt", "max_new_tokens=8"]
+    assert main(args) == 0
+    preds = {p["id"]: p for p in map(json.loads, out.read_text().splitlines())}
+    assert isinstance(preds["t0"]["boxes"], list) and "text" in preds["r0"]
+    assert "answered" in capsys.readouterr().out
