@@ -8,7 +8,7 @@ same request (one image, an R2T question) is timed three ways on CPU:
 * ``generate`` / ``generate+mask``: greedy answers of ``--new-tokens`` tokens, without and with
   the mask (the head reads the prefill through a forward hook, as ``QMaskPredictor`` does).
 
-Printed: medians over ``--repeats`` runs (the two variants timed alternately, so load drift on a
+Printed: best of ``--repeats`` runs (the two variants timed alternately, so load drift on a
 shared machine hits both), the overhead ratios, the parameter counts, the CPU model and the
 thread count. The tiny configs' head is as large as their VLM; ``mid`` is the meaningful ratio.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
 from collections.abc import Callable
 
@@ -38,7 +37,8 @@ def cpu_name() -> str:
 
 
 def paired_ms(a: Callable[[], object], b: Callable[[], object], repeats: int, warmup: int = 2) -> tuple[float, float]:
-    """Medians of ``a`` and ``b`` timed alternately (load drift on a shared machine hits both)."""
+    """Best-of-``repeats`` times of ``a`` and ``b``, timed alternately: on a shared machine other
+    jobs only ever add time, so the minimum is the least disturbed estimate of each."""
     for _ in range(warmup):
         a()
         b()
@@ -48,11 +48,10 @@ def paired_ms(a: Callable[[], object], b: Callable[[], object], repeats: int, wa
             t = time.perf_counter()
             fn()
             out.append((time.perf_counter() - t) * 1000)
-    return statistics.median(ta), statistics.median(tb)
+    return min(ta), min(tb)
 
 
 def bench(family: str, size: str, args: argparse.Namespace) -> dict[str, float]:
-    from ocrkit.anchoring.inference import QMaskPredictor
     from ocrkit.anchoring.model import MODEL_INPUTS, QMask, QMaskConfig
     from ocrkit.anchoring.tiny import tiny_processor, tiny_vlm
 
@@ -86,13 +85,18 @@ def bench(family: str, size: str, args: argparse.Namespace) -> dict[str, float]:
             pad_token_id=tok.pad_token_id,
         )
 
-    predictor = QMaskPredictor(model, device="cpu", max_new_tokens=args.new_tokens)
-    sample = {"images": [image], "prompt": q, "question": q, "answer": None}
+    norm = model.vlm.model.language_model.norm
 
+    @torch.no_grad()
     def generate_mask() -> object:
-        # the predictor's path, forced to the same number of new tokens
-        model.vlm.generation_config.min_new_tokens = args.new_tokens
-        return predictor._generate(sample, args.new_tokens)
+        # QMaskPredictor's path on the same prepared inputs: prefill hook + head
+        captured: list[torch.Tensor] = []
+        handle = norm.register_forward_hook(lambda m, i, o: captured.append(o) if not captured else None)
+        try:
+            out = generate()
+        finally:
+            handle.remove()
+        return out, model.masks_from_hidden(captured[0], batch)
 
     r = {
         "params_vlm": sum(p.numel() for p in model.vlm.parameters()) / 1e6,
@@ -102,7 +106,6 @@ def bench(family: str, size: str, args: argparse.Namespace) -> dict[str, float]:
     }
     r["prefill"], r["prefill_head"] = paired_ms(prefill, prefill_head, args.repeats)
     r["generate"], r["generate_mask"] = paired_ms(generate, generate_mask, max(1, args.repeats // 2), 1)
-    model.vlm.generation_config.min_new_tokens = None
     return r
 
 
@@ -119,7 +122,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"# CPU: {cpu_name()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}")
     print(f"# image {args.image}x{args.image}, max_pixels {args.pixels}, {args.new_tokens} new tokens, "
-          f"median of {args.repeats} (generation: {max(1, args.repeats // 2)})")
+          f"best of {args.repeats} (generation: {max(1, args.repeats // 2)}), variants alternated")
     header = (f"{'family':<11} {'size':<5} {'VLM M':>7} {'head M':>7} {'tok':>5} {'vis':>4} "
               f"{'prefill ms':>11} {'+head ms':>9} {'ratio':>7} {'gen ms':>9} {'+mask ms':>9} {'ratio':>7}")
     print(header)

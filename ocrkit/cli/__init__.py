@@ -23,6 +23,43 @@ class CliError(Exception):
     """An error the user can fix; printed as one line without a traceback."""
 
 
+def add_decode_option(parser: argparse.ArgumentParser) -> None:
+    """``--decode KEY=VALUE`` (repeatable): options passed to the model's decoder."""
+    parser.add_argument(
+        "--decode",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="decoder option, repeatable; values are YAML scalars, e.g. --decode sampler=parallel "
+        "--decode steps=1 (MDiff) or --decode use_cache=false (AR)",
+    )
+
+
+def decode_options(items: Sequence[str], model=None) -> dict:
+    """Parse ``--decode`` items into keyword arguments; with ``model``, check it accepts them.
+
+    The check reads one blank image, so a misspelt option fails at once with the decoder's own
+    message instead of after a long evaluation.
+    """
+    from ocrkit.config import parse_scalar
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--decode expects KEY=VALUE, got {item!r}")
+        options[key.strip()] = parse_scalar(value)
+    if options and model is not None:
+        import numpy as np
+
+        try:
+            model.predict([np.zeros((32, 128, 3), np.uint8)], **options)
+        except TypeError as exc:
+            name = type(getattr(model, "decoder", model)).__name__
+            raise CliError(f"{name} does not accept --decode {options}: {exc}") from None
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocrkit",

@@ -168,14 +168,16 @@ class Recognizer(nn.Module):
         """Normalized images ``[B, 3, H, W]`` -> probabilities ``[B, T, num_classes]``."""
         return self.decoder.generate(self.backbone(images), **generate_kwargs)
 
-    def predict(self, images: Sequence[np.ndarray], batch_size: int = 64) -> list[Prediction]:
+    def predict(
+        self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
+    ) -> list[Prediction]:
         """The evaluator's ``Predictor`` method: RGB ``uint8`` arrays -> predictions."""
         predictions: list[Prediction] = []
         with _eval_mode(self), torch.inference_mode():
             for start in range(0, len(images), batch_size):
                 chunk = images[start : start + batch_size]
                 x = stack_batch(chunk, self.transform).to(self.device)
-                for d in self.tokenizer.decode(self(x)):
+                for d in self.tokenizer.decode(self(x, **generate_kwargs)):
                     predictions.append(Prediction(d.text, d.confidence, d.char_confidences))
         return predictions
 
@@ -184,10 +186,12 @@ class Recognizer(nn.Module):
         inputs: ImageInput | Sequence[ImageInput],
         batch_size: int = 64,
         device: str | torch.device | None = None,
+        **generate_kwargs: Any,
     ) -> list[Prediction]:
         """Read image paths, PIL images or RGB arrays (one or a list); one prediction each.
 
-        ``device`` moves the model there first (e.g. ``"cuda"``).
+        ``device`` moves the model there first (e.g. ``"cuda"``); ``generate_kwargs`` go to the
+        decoder (e.g. ``sampler="parallel", steps=1`` for MDiff, ``use_cache=False`` for AR).
         """
         if device is not None:
             self.to(device)
@@ -195,7 +199,7 @@ class Recognizer(nn.Module):
         predictions: list[Prediction] = []
         for start in range(0, len(items), batch_size):  # decode images one batch at a time
             arrays = [to_rgb_array(item) for item in items[start : start + batch_size]]
-            predictions.extend(self.predict(arrays, batch_size=batch_size))
+            predictions.extend(self.predict(arrays, batch_size=batch_size, **generate_kwargs))
         return predictions
 
 

@@ -33,9 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("image", metavar="IMAGE", help="image file")
-    p.add_argument("--query", "-q", required=True, help="the question (e.g. a TABench R2T/T2R prompt)")
-    p.add_argument("--model", metavar="DIR", help="Q-Mask folder written by 'ocrkit train' (qmask task)")
-    p.add_argument("--demo-tiny", metavar="FAMILY", help="no trained model: use a random tiny one (demo)")
+    p.add_argument(
+        "--query", "-q", required=True, help="the question (e.g. a TABench R2T/T2R prompt)"
+    )
+    p.add_argument(
+        "--model", metavar="DIR", help="Q-Mask folder written by 'ocrkit train' (qmask task)"
+    )
+    p.add_argument(
+        "--demo-tiny", metavar="FAMILY", help="no trained model: use a random tiny one (demo)"
+    )
     p.add_argument("--out", metavar="PNG", help="overlay PNG (default: IMAGE_STEM.qmask.png here)")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="write answer and boxes as JSON")
     p.add_argument("--threshold", type=float, default=0.5, help="mask probability for boxes (0.5)")
@@ -52,14 +58,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("--out", required=True, metavar="DIR", help="output folder (instances.jsonl)")
-    d.add_argument("--icdar", action="append", metavar="PATH", help="ICDAR-style annotations.jsonl or its folder")
-    d.add_argument("--funsd", action="append", metavar="DIR", help="FUNSD folder (images/, annotations/)")
-    d.add_argument("--synth", type=int, default=0, metavar="N", help="N synthetic scenes (rendered into DIR/synth)")
-    d.add_argument("--tasks", default="r2t,t2r", help="comma list of r2t, t2r, read, vqa (default r2t,t2r)")
+    d.add_argument(
+        "--icdar",
+        action="append",
+        metavar="PATH",
+        help="ICDAR-style annotations.jsonl or its folder",
+    )
+    d.add_argument(
+        "--funsd", action="append", metavar="DIR", help="FUNSD folder (images/, annotations/)"
+    )
+    d.add_argument(
+        "--synth",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N synthetic scenes (rendered into DIR/synth)",
+    )
+    d.add_argument(
+        "--tasks", default="r2t,t2r", help="comma list of r2t, t2r, read, vqa (default r2t,t2r)"
+    )
     d.add_argument("--per-image", type=int, default=4, help="R2T and T2R instances per image (4)")
-    d.add_argument("--exclude", action="append", metavar="BENCH", help="skip the images of this TABench file")
+    d.add_argument(
+        "--exclude", action="append", metavar="BENCH", help="skip the images of this TABench file"
+    )
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--preview", type=int, default=0, metavar="N", help="write N preview PNGs + prompts")
+    d.add_argument(
+        "--preview", type=int, default=0, metavar="N", help="write N preview PNGs + prompts"
+    )
     d.set_defaults(func=run_data)
 
 
@@ -76,12 +101,19 @@ def run(args: argparse.Namespace) -> int:
 
     image = load_rgb(args.image)
     if args.model:
-        predictor = QMaskPredictor.load(args.model, device=args.device, max_new_tokens=args.max_new_tokens, threshold=args.threshold)
+        predictor = QMaskPredictor.load(
+            args.model,
+            device=args.device,
+            max_new_tokens=args.max_new_tokens,
+            threshold=args.threshold,
+        )
     else:
         from ocrkit.anchoring.model import QMask
 
         model = QMask.from_config({"tiny": args.demo_tiny})
-        predictor = QMaskPredictor(model, device=args.device, max_new_tokens=args.max_new_tokens, threshold=args.threshold)
+        predictor = QMaskPredictor(
+            model, device=args.device, max_new_tokens=args.max_new_tokens, threshold=args.threshold
+        )
     result = predictor.anchor(image, args.query)
     out = Path(args.out) if args.out else Path(f"{Path(args.image).stem}.qmask.png")
     save_overlay(out, image, result)
@@ -92,7 +124,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json_out:
         from ocrkit.utils.io import atomic_write_json
 
-        atomic_write_json(args.json_out, {"answer": result.answer, "boxes": result.boxes[0], "scores": result.scores[0], "overlay": str(out)})
+        atomic_write_json(
+            args.json_out,
+            {
+                "answer": result.answer,
+                "boxes": result.boxes[0],
+                "scores": result.scores[0],
+                "overlay": str(out),
+            },
+        )
     return 0
 
 
@@ -105,12 +145,21 @@ def run_data(args: argparse.Namespace) -> int:
     specs: list[dict] = []
     common = {"per_image": args.per_image, "exclude": args.exclude or []}
     for path in args.icdar or []:
-        specs.append({"type": "icdar", "path": path, "tasks": [t for t in tasks if t != "vqa"], **common})
+        specs.append(
+            {"type": "icdar", "path": path, "tasks": [t for t in tasks if t != "vqa"], **common}
+        )
     for path in args.funsd or []:
         specs.append({"type": "funsd", "path": path, "tasks": tasks, **common})
     out = Path(args.out)
     if args.synth:
-        specs.append({"type": "synth", "num_images": args.synth, "tasks": [t for t in tasks if t != "vqa"], **common})
+        specs.append(
+            {
+                "type": "synth",
+                "num_images": args.synth,
+                "tasks": [t for t in tasks if t != "vqa"],
+                **common,
+            }
+        )
     if not specs:
         raise CliError("give at least one of --icdar, --funsd, --synth N")
     instances = []
@@ -143,7 +192,9 @@ def _previews(instances: list, folder: Path, count: int, seed: int) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     ds = AnchorDataset(instances, SPIConfig())
-    picks = np.random.default_rng(seed).choice(len(instances), size=min(count, len(instances)), replace=False)
+    picks = np.random.default_rng(seed).choice(
+        len(instances), size=min(count, len(instances)), replace=False
+    )
     records = []
     for k, i in enumerate(sorted(int(p) for p in picks)):
         with rng_scope(seed + k):
@@ -151,8 +202,21 @@ def _previews(instances: list, folder: Path, count: int, seed: int) -> None:
         if s is None:
             continue
         mask = s["masks"][0]
-        heat = np.zeros(s["images"][0].shape[:2], np.float32) if mask is None else mask.astype(np.float32) / 255
+        heat = (
+            np.zeros(s["images"][0].shape[:2], np.float32)
+            if mask is None
+            else mask.astype(np.float32) / 255
+        )
         rgb = overlay_heatmap(s["images"][0], heat)
         cv2.imwrite(str(folder / f"{k:03d}_{s['task']}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        records.append({"file": f"{k:03d}_{s['task']}.png", "prompt": s["prompt"], "answer": s["answer"], "gamma": s["gamma"]})
-    (folder / "prompts.json").write_text(json.dumps(records, indent=2, ensure_ascii=False), encoding="utf-8")
+        records.append(
+            {
+                "file": f"{k:03d}_{s['task']}.png",
+                "prompt": s["prompt"],
+                "answer": s["answer"],
+                "gamma": s["gamma"],
+            }
+        )
+    (folder / "prompts.json").write_text(
+        json.dumps(records, indent=2, ensure_ascii=False), encoding="utf-8"
+    )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
-from ocrkit.cli import CliError
+from ocrkit.cli import CliError, add_decode_option, decode_options
 
 DESCRIPTION = """\
 Evaluate a recognizer (--model) or a predictions file (--predictions) on one or more sets.
@@ -49,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--csv", type=Path, help="write the per-set table as CSV")
     parser.add_argument("--samples", type=Path, help="write per-sample predictions as TSV")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--device", default=None, help="torch device for --model (default: auto)")
+    parser.add_argument("--device", default=None, help="torch device for --model (default: cpu)")
+    add_decode_option(parser)
     parser.add_argument(
         "--split-by-area",
         action="store_true",
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ocrkit import load_recognizer
 
-        model = load_recognizer(args.model, device=args.device)
+        model = with_decode_options(load_recognizer(args.model, device=args.device), args.decode)
         report = evaluate(model, datasets, protocol, args.batch_size, source=str(args.model))
         if args.shrink is not None:
             scale = args.shrink
@@ -123,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
         if path:
             print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def with_decode_options(model, items: list[str]):
+    """``model`` itself, or a predictor that passes ``--decode`` options to ``model.predict``."""
+    options = decode_options(items, model)
+    if not options:
+        return model
+    return SimpleNamespace(predict=partial(model.predict, **options))
 
 
 def _set_name(spec: str, taken: dict) -> str:

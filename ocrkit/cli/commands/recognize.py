@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ocrkit.cli import add_decode_option, decode_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch (64)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cpu)")
+    add_decode_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     model = load_recognizer(args.model, device=args.device)
-    predictions = model.recognize(args.images, batch_size=args.batch_size)
+    options = decode_options(args.decode, model)
+    predictions = model.recognize(args.images, batch_size=args.batch_size, **options)
     for path, pred in zip(args.images, predictions):
         if args.json:
             record = {

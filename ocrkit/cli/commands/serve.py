@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, metavar="DIR", help="Q-Mask or recognizer folder")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 = any free)")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, this machine only)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="bind address (default 127.0.0.1, this machine only)"
+    )
     p.add_argument("--name", help="model name clients send (default: the folder name)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--max-queue", type=int, default=16, help="requests waiting before 503 (16)")
