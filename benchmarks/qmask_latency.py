@@ -8,7 +8,8 @@ same request (one image, an R2T question) is timed three ways on CPU:
 * ``generate`` / ``generate+mask``: greedy answers of ``--new-tokens`` tokens, without and with
   the mask (the head reads the prefill through a forward hook, as ``QMaskPredictor`` does).
 
-Printed: best of ``--repeats`` runs (the two variants timed alternately, so load drift on a
+Also the FLOPs of the prefill with and without the head (``torch.utils.flop_counter``): a
+machine-independent overhead figure. Printed: best of ``--repeats`` runs (the two variants timed alternately, so load drift on a
 shared machine hits both), the overhead ratios, the parameter counts, the CPU model and the
 thread count. The tiny configs' head is as large as their VLM; ``mid`` is the meaningful ratio.
 
@@ -28,15 +29,18 @@ import torch
 
 def cpu_name() -> str:
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
 
 
-def paired_ms(a: Callable[[], object], b: Callable[[], object], repeats: int, warmup: int = 2) -> tuple[float, float]:
+def paired_ms(
+    a: Callable[[], object], b: Callable[[], object], repeats: int, warmup: int = 2
+) -> tuple[float, float]:
     """Best-of-``repeats`` times of ``a`` and ``b``, timed alternately: on a shared machine other
     jobs only ever add time, so the minimum is the least disturbed estimate of each."""
     for _ in range(warmup):
@@ -81,7 +85,10 @@ def bench(family: str, size: str, args: argparse.Namespace) -> dict[str, float]:
     @torch.no_grad()
     def generate() -> torch.Tensor:
         return model.vlm.generate(
-            **inputs, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
+            **inputs,
+            max_new_tokens=args.new_tokens,
+            min_new_tokens=args.new_tokens,
+            do_sample=False,
             pad_token_id=tok.pad_token_id,
         )
 
@@ -91,7 +98,9 @@ def bench(family: str, size: str, args: argparse.Namespace) -> dict[str, float]:
     def generate_mask() -> object:
         # QMaskPredictor's path on the same prepared inputs: prefill hook + head
         captured: list[torch.Tensor] = []
-        handle = norm.register_forward_hook(lambda m, i, o: captured.append(o) if not captured else None)
+        handle = norm.register_forward_hook(
+            lambda m, i, o: captured.append(o) if not captured else None
+        )
         try:
             out = generate()
         finally:
@@ -104,13 +113,23 @@ def bench(family: str, size: str, args: argparse.Namespace) -> dict[str, float]:
         "tokens": int(inputs["input_ids"].shape[1]),
         "visual": int((inputs["input_ids"] == model.image_token_id).sum()),
     }
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for name, fn in (("gflop", prefill), ("gflop_head", prefill_head)):
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        r[name] = counter.get_total_flops() / 1e9
     r["prefill"], r["prefill_head"] = paired_ms(prefill, prefill_head, args.repeats)
-    r["generate"], r["generate_mask"] = paired_ms(generate, generate_mask, max(1, args.repeats // 2), 1)
+    r["generate"], r["generate_mask"] = paired_ms(
+        generate, generate_mask, max(1, args.repeats // 2), 1
+    )
     return r
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--families", nargs="+", default=["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
     p.add_argument("--sizes", nargs="+", default=["tiny", "mid"])
     p.add_argument("--threads", type=int, default=2)
@@ -120,18 +139,26 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=16)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# CPU: {cpu_name()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}")
-    print(f"# image {args.image}x{args.image}, max_pixels {args.pixels}, {args.new_tokens} new tokens, "
-          f"best of {args.repeats} (generation: {max(1, args.repeats // 2)}), variants alternated")
-    header = (f"{'family':<11} {'size':<5} {'VLM M':>7} {'head M':>7} {'tok':>5} {'vis':>4} "
-              f"{'prefill ms':>11} {'+head ms':>9} {'ratio':>7} {'gen ms':>9} {'+mask ms':>9} {'ratio':>7}")
+    print(
+        f"# CPU: {cpu_name()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}"
+    )
+    print(
+        f"# image {args.image}x{args.image}, max_pixels {args.pixels}, {args.new_tokens} new tokens, "
+        f"best of {args.repeats} (generation: {max(1, args.repeats // 2)}), variants alternated"
+    )
+    header = (
+        f"{'family':<11} {'size':<5} {'VLM M':>7} {'head M':>7} {'tok':>5} {'vis':>4} "
+        f"{'GFLOP':>7} {'+head':>7} {'ratio':>6} "
+        f"{'prefill ms':>11} {'+head ms':>9} {'ratio':>7} {'gen ms':>9} {'+mask ms':>9} {'ratio':>7}"
+    )
     print(header)
     for size in args.sizes:
         for family in args.families:
             r = bench(family, size, args)
             print(
                 f"{family:<11} {size:<5} {r['params_vlm']:>7.2f} {r['params_head']:>7.2f} {r['tokens']:>5} "
-                f"{r['visual']:>4} {r['prefill']:>11.1f} {r['prefill_head']:>9.1f} "
+                f"{r['visual']:>4} {r['gflop']:>7.2f} {r['gflop_head']:>7.2f} "
+                f"{r['gflop_head'] / r['gflop']:>6.3f} {r['prefill']:>11.1f} {r['prefill_head']:>9.1f} "
                 f"{r['prefill_head'] / r['prefill']:>7.3f} {r['generate']:>9.1f} "
                 f"{r['generate_mask']:>9.1f} {r['generate_mask'] / r['generate']:>7.3f}",
                 flush=True,

@@ -17,8 +17,16 @@ def word_image(text: str = "OPEN", size: tuple[int, int] = (112, 112)) -> np.nda
     return img
 
 
-def sample(image: np.ndarray, question: str, answer: str | None, mask: np.ndarray | None, prior: str = "") -> dict:
-    return {"images": [image], "prompt": prior + question, "question": question, "answer": answer, "masks": [mask]}
+def sample(
+    image: np.ndarray, question: str, answer: str | None, mask: np.ndarray | None, prior: str = ""
+) -> dict:
+    return {
+        "images": [image],
+        "prompt": prior + question,
+        "question": question,
+        "answer": answer,
+        "masks": [mask],
+    }
 
 
 def tiny_cache(tmp_path_factory) -> Path:

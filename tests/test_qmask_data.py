@@ -123,7 +123,9 @@ def test_inject_prior_by_gamma() -> None:
     clean, info = inject_prior(items, rng, cfg, gamma=1.0)
     assert len(clean) == 10 and any(p.target for p in clean) and sum(info["ops"].values()) == 0
     assert inject_prior(items, rng, cfg, gamma=0.0)[0] == []
-    corrupted = [sum(inject_prior(items, rng, cfg, gamma=0.5)[1]["ops"].values()) for _ in range(400)]
+    corrupted = [
+        sum(inject_prior(items, rng, cfg, gamma=0.5)[1]["ops"].values()) for _ in range(400)
+    ]
     assert np.mean(corrupted) / 10 == pytest.approx(0.5, abs=0.04)  # 1 - gamma of the lines
     gammas = [inject_prior(items, rng, cfg)[1]["gamma"] for _ in range(3000)]
     for g in (1.0, 0.5, 0.0):
@@ -144,12 +146,21 @@ def icdar_folder(tmp_path: Path) -> Path:
         {"text": "OPEN!", "points": [[90, 40], [140, 40], [140, 60], [90, 60]]},
         {"text": "###", "points": [[0, 60], [20, 60], [20, 79], [0, 79]], "ignore": True},
     ]
-    (tmp_path / "annotations.jsonl").write_text(json.dumps({"image": "images/a.png", "instances": inst}) + "\n")
+    (tmp_path / "annotations.jsonl").write_text(
+        json.dumps({"image": "images/a.png", "instances": inst}) + "\n"
+    )
     return tmp_path
 
 
 def test_icdar_regions_become_r2t_t2r_read_instances(icdar_folder: Path) -> None:
-    out = build_instances({"type": "icdar", "path": str(icdar_folder), "tasks": ["r2t", "t2r", "read"], "per_image": None})
+    out = build_instances(
+        {
+            "type": "icdar",
+            "path": str(icdar_folder),
+            "tasks": ["r2t", "t2r", "read"],
+            "per_image": None,
+        }
+    )
     by_task = {t: [i for i in out if i.task == t] for t in ("r2t", "t2r", "read")}
     assert len(by_task["r2t"]) == 2 and len(by_task["t2r"]) == 1 and len(by_task["read"]) == 1
     r = by_task["r2t"][0]
@@ -166,24 +177,42 @@ def test_funsd_vqa_with_and_without_masks(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
     (tmp_path / "annotations").mkdir()
     cv2.imwrite(str(tmp_path / "images" / "f.png"), np.full((100, 200, 3), 255, np.uint8))
-    form = {"form": [
-        {"id": 0, "label": "question", "text": "Date:", "box": [5, 5, 40, 20], "linking": [[0, 1]],
-         "words": [{"text": "Date:", "box": [5, 5, 40, 20]}]},
-        {"id": 1, "label": "answer", "text": "12/03/98", "box": [50, 5, 120, 20], "linking": [[0, 1]],
-         "words": [{"text": "12/03/98", "box": [50, 5, 120, 20]}]},
-    ]}
+    form = {
+        "form": [
+            {
+                "id": 0,
+                "label": "question",
+                "text": "Date:",
+                "box": [5, 5, 40, 20],
+                "linking": [[0, 1]],
+                "words": [{"text": "Date:", "box": [5, 5, 40, 20]}],
+            },
+            {
+                "id": 1,
+                "label": "answer",
+                "text": "12/03/98",
+                "box": [50, 5, 120, 20],
+                "linking": [[0, 1]],
+                "words": [{"text": "12/03/98", "box": [50, 5, 120, 20]}],
+            },
+        ]
+    }
     (tmp_path / "annotations" / "f.json").write_text(json.dumps(form))
     with_mask = build_instances({"type": "funsd", "path": str(tmp_path), "tasks": ["vqa"]})
     assert len(with_mask) == 1 and with_mask[0].answer == "12/03/98" and with_mask[0].has_mask
     assert with_mask[0].question == 'What is the value of the field "Date"?'
-    without = build_instances({"type": "funsd", "path": str(tmp_path), "tasks": ["vqa"], "vqa_masks": False})
+    without = build_instances(
+        {"type": "funsd", "path": str(tmp_path), "tasks": ["vqa"], "vqa_masks": False}
+    )
     assert not without[0].has_mask
     with pytest.raises(ValueError, match="unknown data spec keys"):
         build_instances({"type": "funsd", "path": str(tmp_path), "typo": 1})
 
 
 def test_synthetic_scenes_and_jsonl_round_trip(tmp_path: Path) -> None:
-    out = build_instances({"type": "synth", "num_images": 3, "per_image": 2}, seed=0, cache_dir=str(tmp_path))
+    out = build_instances(
+        {"type": "synth", "num_images": 3, "per_image": 2}, seed=0, cache_dir=str(tmp_path)
+    )
     assert out and {i.task for i in out} == {"r2t", "t2r"}
     write_instances(tmp_path / "set" / "instances.jsonl", out)
     back = read_instances(tmp_path / "set" / "instances.jsonl")
@@ -197,7 +226,9 @@ def test_synthetic_scenes_and_jsonl_round_trip(tmp_path: Path) -> None:
 
 def test_instance_errors_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text(json.dumps(AnchorInstance("a.png", "q", "a").to_record()) + "\n" + '{"image": "x"}\n')
+    path.write_text(
+        json.dumps(AnchorInstance("a.png", "q", "a").to_record()) + "\n" + '{"image": "x"}\n'
+    )
     with pytest.raises(ValueError, match=r"bad.jsonl:2: an anchoring instance needs 'question'"):
         read_instances(path)
 
@@ -205,7 +236,9 @@ def test_instance_errors_name_the_line(tmp_path: Path) -> None:
 @pytest.mark.shared_data
 def test_generator_on_the_shared_region_annotations(shared_data: Path) -> None:
     ic15 = build_instances({"type": "icdar", "path": str(shared_data / "ic15_train"), "limit": 50})
-    funsd = build_instances({"type": "funsd", "path": str(shared_data / "funsd_test"), "tasks": ["vqa"]})
+    funsd = build_instances(
+        {"type": "funsd", "path": str(shared_data / "funsd_test"), "tasks": ["vqa"]}
+    )
     assert len(ic15) == 50 and len(funsd) > 100
     s = AnchorDataset(ic15[:1])[0]
     assert s["masks"][0].shape == s["images"][0].shape[:2] and s["masks"][0].any()

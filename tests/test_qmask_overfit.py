@@ -7,21 +7,29 @@ import torch
 
 pytest.importorskip("transformers")
 
+from qmask_helpers import BOX, R2T, sample, tiny_cache, word_image  # noqa: E402
+
 from ocrkit.anchoring.inference import QMaskPredictor  # noqa: E402
 from ocrkit.anchoring.masks import render_mask  # noqa: E402
 from ocrkit.anchoring.model import QMask, QMaskConfig  # noqa: E402
 from ocrkit.anchoring.tiny import tiny_processor, tiny_vlm  # noqa: E402
-from qmask_helpers import BOX, R2T, sample, tiny_cache, word_image  # noqa: E402
 
 
 def test_overfits_one_sample(tmp_path_factory) -> None:
     torch.manual_seed(0)
     processor = tiny_processor("qwen2_vl", tiny_cache(tmp_path_factory))
-    model = QMask(tiny_vlm("qwen2_vl", processor), processor, QMaskConfig(tiny="qwen2_vl", head={"channels": 32}))
+    model = QMask(
+        tiny_vlm("qwen2_vl", processor),
+        processor,
+        QMaskConfig(tiny="qwen2_vl", head={"channels": 32}),
+    )
     image = word_image("OPEN")
     batch = model.collator()([sample(image, R2T, "OPEN", render_mask([("OPEN", BOX)], 112, 112))])
     opt = torch.optim.AdamW(
-        [{"params": list(model.vlm.parameters()), "lr": 3e-4}, {"params": list(model.head.parameters()), "lr": 3e-3}],
+        [
+            {"params": list(model.vlm.parameters()), "lr": 3e-4},
+            {"params": list(model.head.parameters()), "lr": 3e-3},
+        ],
         weight_decay=0.0,
     )
     history = []
@@ -30,7 +38,7 @@ def test_overfits_one_sample(tmp_path_factory) -> None:
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
-        history.append({k: float(v) for k, v in out.items()})
+        history.append({k: float(v.detach()) for k, v in out.items()})
     first, last = history[0], history[-1]
     assert last["dice"] > first["dice"] + 0.1, (first, last)
     assert last["loss_mask"] < first["loss_mask"] - 0.3

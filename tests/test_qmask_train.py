@@ -11,8 +11,9 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from ocrkit.cli import main  # noqa: E402
 from qmask_helpers import tiny_cache, word_image  # noqa: E402
+
+from ocrkit.cli import main  # noqa: E402
 
 
 @pytest.fixture
@@ -22,7 +23,9 @@ def icdar_set(tmp_path: Path) -> Path:
     for i, word in enumerate(["OPEN", "EXIT", "SALE", "CAFE"]):
         cv2.imwrite(str(tmp_path / "data" / "images" / f"{i}.png"), word_image(word))
         pts = [[14, 44], [96, 44], [96, 70], [14, 70]]
-        lines.append(json.dumps({"image": f"images/{i}.png", "instances": [{"text": word, "points": pts}]}))
+        lines.append(
+            json.dumps({"image": f"images/{i}.png", "instances": [{"text": word, "points": pts}]})
+        )
     (tmp_path / "data" / "annotations.jsonl").write_text("\n".join(lines) + "\n")
     return tmp_path / "data"
 
@@ -39,8 +42,16 @@ def recipe(tmp_path: Path, data: Path, **extra) -> Path:
             "val_generate": 1,
             "spi": {"gammas": [1.0, 0.5, 0.0]},
         },
-        "train": {"max_steps": 2, "batch_size": 2, "lr": 3e-5, "save_every": 2, "log_every": 1,
-                  "trackers": [], "best_metric": "val/dice", "threads": 2},
+        "train": {
+            "max_steps": 2,
+            "batch_size": 2,
+            "lr": 3e-5,
+            "save_every": 2,
+            "log_every": 1,
+            "trackers": [],
+            "best_metric": "val/dice",
+            "threads": 2,
+        },
     }
     for key, value in extra.items():
         cfg[key] = value
@@ -49,13 +60,17 @@ def recipe(tmp_path: Path, data: Path, **extra) -> Path:
     return path
 
 
-def test_two_stages_through_the_trainer(tmp_path, icdar_set, monkeypatch, capsys, tmp_path_factory) -> None:
+def test_two_stages_through_the_trainer(
+    tmp_path, icdar_set, monkeypatch, capsys, tmp_path_factory
+) -> None:
     monkeypatch.setenv("OCRKIT_CACHE", str(tiny_cache(tmp_path_factory)))
     stage1 = tmp_path / "s1"
     assert main(["train", str(recipe(tmp_path, icdar_set)), "--output", str(stage1)]) == 0
     final = stage1 / "final"
     assert (final / "qmask_config.json").is_file() and (final / "vlm" / "config.json").is_file()
-    assert json.loads((stage1 / "best" / "trainer_state.json").read_text())["metrics"]["val/dice"] >= 0
+    assert (
+        json.loads((stage1 / "best" / "trainer_state.json").read_text())["metrics"]["val/dice"] >= 0
+    )
     # Stage 2: start from stage 1, vision encoder frozen, lower lr.
     s2 = recipe(tmp_path, icdar_set, init={"qmask": str(final)}, model={"freeze_vision": True})
     out = capsys.readouterr().out
@@ -74,7 +89,20 @@ def test_two_stages_through_the_trainer(tmp_path, icdar_set, monkeypatch, capsys
     cv2.imwrite(str(image), word_image("OPEN"))
     overlay, report = tmp_path / "o.png", tmp_path / "o.json"
     query = "What is the text at location [14, 44, 96, 70]?"
-    args = ["anchor", str(image), "-q", query, "--model", str(final), "--out", str(overlay), "--json", str(report), "--max-new-tokens", "4"]
+    args = [
+        "anchor",
+        str(image),
+        "-q",
+        query,
+        "--model",
+        str(final),
+        "--out",
+        str(overlay),
+        "--json",
+        str(report),
+        "--max-new-tokens",
+        "4",
+    ]
     assert main(args) == 0
     assert cv2.imread(str(overlay)).shape == (112, 112, 3)
     assert set(json.loads(report.read_text())) == {"answer", "boxes", "scores", "overlay"}
@@ -90,7 +118,22 @@ def test_anchor_without_a_model_says_what_to_do(tmp_path, capsys) -> None:
 
 def test_anchor_data_writes_instances_and_previews(tmp_path, icdar_set, capsys) -> None:
     out = tmp_path / "gen"
-    assert main(["anchor-data", "--out", str(out), "--icdar", str(icdar_set), "--tasks", "r2t,t2r,read", "--preview", "3"]) == 0
+    assert (
+        main(
+            [
+                "anchor-data",
+                "--out",
+                str(out),
+                "--icdar",
+                str(icdar_set),
+                "--tasks",
+                "r2t,t2r,read",
+                "--preview",
+                "3",
+            ]
+        )
+        == 0
+    )
     lines = (out / "instances.jsonl").read_text().splitlines()
     assert len(lines) == 12  # 4 images x (r2t, t2r, read)
     assert len(list((out / "preview").glob("*.png"))) == 3

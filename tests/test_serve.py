@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from qmask_helpers import tiny_cache, word_image
 
 from ocrkit.serve import ModelServer, RequestError, load_backend, parse_chat_request
 from ocrkit.serve.protocol import ChatRequest
-from qmask_helpers import tiny_cache, word_image
 
 TIMEOUT = 60
 
@@ -30,12 +30,17 @@ def data_url(image: np.ndarray) -> str:
 
 def body(prompt: str = "hi", images=(), model: str = "m") -> dict:
     content = [{"type": "image_url", "image_url": {"url": data_url(i)}} for i in images]
-    return {"model": model, "messages": [{"role": "user", "content": content + [{"type": "text", "text": prompt}]}]}
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": content + [{"type": "text", "text": prompt}]}],
+    }
 
 
 def post(url: str, payload, raw: bytes | None = None, method: str = "POST") -> tuple[int, dict]:
     data = raw if raw is not None else json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             return resp.status, json.loads(resp.read())
@@ -79,8 +84,39 @@ def test_chat_completion_round_trip_and_endpoints() -> None:
         (None, b"{not json", 400, "not valid JSON"),
         ({"messages": []}, None, 400, "non-empty list"),
         (body(model="other"), None, 404, "not served here"),
-        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}, None, 400, "only data URLs"),
-        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}, None, 400, "not a readable image"),
+        (
+            {
+                "model": "m",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}],
+                    }
+                ],
+            },
+            None,
+            400,
+            "only data URLs",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": "data:image/png;base64,AAAA"},
+                            }
+                        ],
+                    }
+                ],
+            },
+            None,
+            400,
+            "not a readable image",
+        ),
         ({**body(), "stream": True}, None, 400, "streaming"),
         ({**body(), "max_tokens": 0}, None, 400, "max_tokens"),
         (body("boom"), None, 500, "model exploded"),
@@ -130,7 +166,9 @@ def test_timeout_gives_504_and_shutdown_drains_the_queue() -> None:
     assert code == 504
     server.timeout = TIMEOUT
     done: list[int] = []
-    t = threading.Thread(target=lambda: done.append(post(f"{server.url}/chat/completions", body())[0]))
+    t = threading.Thread(
+        target=lambda: done.append(post(f"{server.url}/chat/completions", body())[0])
+    )
     t.start()
     time.sleep(0.2)
     server.shutdown()  # drains: the in-flight request is still answered
@@ -141,7 +179,9 @@ def test_timeout_gives_504_and_shutdown_drains_the_queue() -> None:
 
 
 def test_parse_chat_request_accepts_plain_strings_and_system() -> None:
-    req = parse_chat_request({"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]})
+    req = parse_chat_request(
+        {"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}
+    )
     assert req.prompt == "hi" and req.system == "be brief" and req.images == []
     with pytest.raises(RequestError, match="no user message"):
         parse_chat_request({"messages": [{"role": "system", "content": "x"}]})
@@ -173,7 +213,9 @@ def test_serves_an_str_recognizer(recognizer_dir: Path) -> None:
     with ModelServer(backend, port=0) as server:
         code, reply = post(f"{server.url}/chat/completions", body("read it", [image], model="rec"))
         assert code == 200 and reply["choices"][0]["message"]["content"] == expected
-        code, reply = post(f"{server.url}/chat/completions", body("read", [image, image], model="rec"))
+        code, reply = post(
+            f"{server.url}/chat/completions", body("read", [image, image], model="rec")
+        )
         assert code == 400 and "exactly one" in reply["error"]["message"]
     with pytest.raises(FileNotFoundError, match="neither a Q-Mask folder"):
         load_backend(recognizer_dir.parent)
@@ -182,7 +224,9 @@ def test_serves_an_str_recognizer(recognizer_dir: Path) -> None:
 def test_cli_serve_stops_gracefully_on_sigterm(recognizer_dir: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ocrkit", "serve", "--model", str(recognizer_dir), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
@@ -210,7 +254,11 @@ def qmask_dir(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     processor = tiny_processor("qwen2_5_vl", tiny_cache(tmp_path_factory))
-    model = QMask(tiny_vlm("qwen2_5_vl", processor), processor, QMaskConfig(tiny="qwen2_5_vl", head={"channels": 16}))
+    model = QMask(
+        tiny_vlm("qwen2_5_vl", processor),
+        processor,
+        QMaskConfig(tiny="qwen2_5_vl", head={"channels": 16}),
+    )
     folder = tmp_path_factory.mktemp("qm") / "qmask-tiny"
     model.save_pretrained(folder)
     return folder
@@ -221,26 +269,66 @@ def bench(tmp_path: Path) -> Path:
     (tmp_path / "images").mkdir()
     cv2.imwrite(str(tmp_path / "images" / "a.png"), word_image("OPEN"))
     queries = [
-        {"id": "r0", "image": "images/a.png", "width": 112, "height": 112, "task": "r2t", "box": [14, 44, 96, 70], "text": "OPEN"},
-        {"id": "t0", "image": "images/a.png", "width": 112, "height": 112, "task": "t2r", "boxes": [[14, 44, 96, 70]], "text": "OPEN"},
+        {
+            "id": "r0",
+            "image": "images/a.png",
+            "width": 112,
+            "height": 112,
+            "task": "r2t",
+            "box": [14, 44, 96, 70],
+            "text": "OPEN",
+        },
+        {
+            "id": "t0",
+            "image": "images/a.png",
+            "width": 112,
+            "height": 112,
+            "task": "t2r",
+            "boxes": [[14, 44, 96, 70]],
+            "text": "OPEN",
+        },
     ]
     path = tmp_path / "bench.jsonl"
     path.write_text("\n".join(json.dumps(q) for q in queries) + "\n")
     return path
 
 
-def test_serve_and_tabench_run_end_to_end(qmask_dir: Path, bench: Path, tmp_path: Path, capsys) -> None:
+def test_serve_and_tabench_run_end_to_end(
+    qmask_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
     from ocrkit.cli import main
     from ocrkit.serve import QMaskBackend
 
     backend = QMaskBackend(qmask_dir, max_new_tokens=8)
     with ModelServer(backend, port=0) as server:
-        code, reply = post(f"{server.url}/chat/completions", body('Where is "OPEN" located in the image?', [word_image()], model="qmask-tiny"))
+        code, reply = post(
+            f"{server.url}/chat/completions",
+            body('Where is "OPEN" located in the image?', [word_image()], model="qmask-tiny"),
+        )
         assert code == 200 and len(reply["ocrkit"]["boxes"]) == 1  # one image -> one box list
         out = tmp_path / "preds.jsonl"
-        args = ["tabench", "run", "--bench", str(bench), "--out", str(out), "--endpoint", server.url,
-                "--model", "qmask-tiny", "--adapter", "json", "--workers", "2", "--retries", "1",
-                "--max-tokens", "8", "--json", str(tmp_path / "scores.json")]
+        args = [
+            "tabench",
+            "run",
+            "--bench",
+            str(bench),
+            "--out",
+            str(out),
+            "--endpoint",
+            server.url,
+            "--model",
+            "qmask-tiny",
+            "--adapter",
+            "json",
+            "--workers",
+            "2",
+            "--retries",
+            "1",
+            "--max-tokens",
+            "8",
+            "--json",
+            str(tmp_path / "scores.json"),
+        ]
         assert main(args) == 0
         assert server.answered == 3
     preds = [json.loads(line) for line in out.read_text().splitlines()]
@@ -254,8 +342,22 @@ def test_tabench_local_qmask_engine(qmask_dir: Path, bench: Path, tmp_path: Path
     from ocrkit.cli import main
 
     out = tmp_path / "local.jsonl"
-    args = ["tabench", "run", "--bench", str(bench), "--out", str(out), "--engine", "qmask",
-            "--engine-opt", f"model={qmask_dir}", "--engine-opt", "boxes=mask", "--engine-opt", "max_new_tokens=8"]
+    args = [
+        "tabench",
+        "run",
+        "--bench",
+        str(bench),
+        "--out",
+        str(out),
+        "--engine",
+        "qmask",
+        "--engine-opt",
+        f"model={qmask_dir}",
+        "--engine-opt",
+        "boxes=mask",
+        "--engine-opt",
+        "max_new_tokens=8",
+    ]
     assert main(args) == 0
     preds = {p["id"]: p for p in map(json.loads, out.read_text().splitlines())}
     assert isinstance(preds["t0"]["boxes"], list) and "text" in preds["r0"]

@@ -50,7 +50,9 @@ class QMaskCollator:
     get the generation prompt and no labels.
     """
 
-    def __init__(self, processor: Any, query_span: str = "question", padding_side: str = "right") -> None:
+    def __init__(
+        self, processor: Any, query_span: str = "question", padding_side: str = "right"
+    ) -> None:
         if query_span not in QUERY_SPANS:
             raise ValueError(f"query_span must be one of {QUERY_SPANS}")
         if padding_side not in ("left", "right"):
@@ -60,7 +62,9 @@ class QMaskCollator:
         self.end_token = "<|im_end|>"
         self.end_id = tok.convert_tokens_to_ids(self.end_token)
 
-    def _spans(self, text: str, sample: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    def _spans(
+        self, text: str, sample: dict[str, Any]
+    ) -> tuple[tuple[int, int], tuple[int, int] | None]:
         prompt, question, answer = sample["prompt"], sample["question"], sample.get("answer")
         anchor = text.rfind("<|vision_end|>")
         p_start = text.find(prompt, max(anchor, 0))
@@ -95,7 +99,7 @@ class QMaskCollator:
                 add_generation_prompt=answer is None,
             )
             texts.append(text)
-            images.extend(s["images"])
+            images.extend(im if im.flags.writeable else im.copy() for im in s["images"])
             spans.append(self._spans(text, {**s, "answer": answer}))
             for m in s.get("masks") or [None] * len(s["images"]):
                 masks.append(None if m is None else torch.from_numpy(np.ascontiguousarray(m)))
@@ -120,7 +124,9 @@ class QMaskCollator:
             q = _token_mask(offsets[b], _shift(qs, ends, gained), _shift(qe, ends, gained)) & valid
             query_mask[b] = q
             if a_span is not None:
-                a = _token_mask(offsets[b], _shift(a_span[0], ends, gained), _shift(a_span[1], ends, gained))
+                a = _token_mask(
+                    offsets[b], _shift(a_span[0], ends, gained), _shift(a_span[1], ends, gained)
+                )
                 a &= valid
                 labels[b, a] = input_ids[b, a]
         batch: dict[str, Any] = dict(enc)

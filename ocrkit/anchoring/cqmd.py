@@ -178,7 +178,9 @@ def dice_score(logits: Tensor, target: Tensor) -> Tensor:
     p = logits.detach().float().sigmoid().flatten()
     g = target.detach().float().flatten()
     denom = p.sum() + g.sum()
-    return torch.where(denom > 0, 2.0 * (p * g).sum() / denom.clamp_min(1e-9), torch.ones_like(denom))
+    return torch.where(
+        denom > 0, 2.0 * (p * g).sum() / denom.clamp_min(1e-9), torch.ones_like(denom)
+    )
 
 
 def mask_loss(logits: Sequence[Tensor], targets: Sequence[Tensor | None]) -> dict[str, Tensor]:

@@ -120,7 +120,9 @@ def load_rgb(path: str | Path) -> np.ndarray:
         return np.array(im.convert("RGB"))
 
 
-def instance_mask(inst: AnchorInstance, width: int, height: int, font: FontLike = None) -> np.ndarray | None:
+def instance_mask(
+    inst: AnchorInstance, width: int, height: int, font: FontLike = None
+) -> np.ndarray | None:
     """The ground-truth mask (``uint8 [H, W]``) of ``inst``, or None when it has none."""
     if inst.mask:
         import cv2
@@ -169,7 +171,9 @@ class AnchorDataset(Dataset):
             image = load_rgb(inst.image)
         except (OSError, ValueError) as exc:
             if not self._warned:
-                log.warning("skipping unreadable image %s (%s); further ones are counted", inst.image, exc)
+                log.warning(
+                    "skipping unreadable image %s (%s); further ones are counted", inst.image, exc
+                )
                 self._warned = True
             return None
         h, w = image.shape[:2]
@@ -177,7 +181,9 @@ class AnchorDataset(Dataset):
         info: dict[str, Any] = {"gamma": 0.0}
         if self.spi is not None and self.spi.enabled and inst.prior:
             rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
-            items = [PriorItem(p["text"], list(p["box"]), bool(p.get("target"))) for p in inst.prior]
+            items = [
+                PriorItem(p["text"], list(p["box"]), bool(p.get("target"))) for p in inst.prior
+            ]
             prior, info = inject_prior(items, rng, self.spi)
         mask = instance_mask(inst, w, h, self.font) if self.with_masks else None
         return {

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -147,7 +148,9 @@ def instances_from_image(
     return out
 
 
-def funsd_vqa(root: str | Path, masks: bool = True, source: str = "funsd") -> Iterator[AnchorInstance]:
+def funsd_vqa(
+    root: str | Path, masks: bool = True, source: str = "funsd"
+) -> Iterator[AnchorInstance]:
     """Key-value questions of FUNSD forms: a linked question entity -> its answer entity."""
     root = Path(root)
     for ann in sorted((root / "annotations").glob("*.json")):
@@ -164,7 +167,11 @@ def funsd_vqa(root: str | Path, masks: bool = True, source: str = "funsd") -> It
                 other = by_id.get(b if a == e["id"] else a)
                 if other is None or other.get("label") != "answer" or not other["text"].strip():
                     continue
-                regions = [{"text": w["text"], "shape": w["box"]} for w in other["words"] if w["text"].strip()]
+                regions = [
+                    {"text": w["text"], "shape": w["box"]}
+                    for w in other["words"]
+                    if w["text"].strip()
+                ]
                 targets = {id(w) for w in other["words"]}
                 yield AnchorInstance(
                     image=str(image),
@@ -175,9 +182,7 @@ def funsd_vqa(root: str | Path, masks: bool = True, source: str = "funsd") -> It
                     answer=other["text"].strip(),
                     box=_clip(other["box"], width, height),
                     regions=regions if masks else [],
-                    prior=[
-                        {**p, "target": id(w) in targets} for p, w in zip(prior, words)
-                    ],
+                    prior=[{**p, "target": id(w) in targets} for p, w in zip(prior, words)],
                     source=source,
                 )
 
@@ -192,7 +197,9 @@ def _canvas(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     return np.clip(base + grad + noise, 0, 255).astype(np.uint8)
 
 
-def render_scene(renderer: Any, index: int, size: tuple[int, int] = (448, 336), words: tuple[int, int] = (3, 8)):
+def render_scene(
+    renderer: Any, index: int, size: tuple[int, int] = (448, 336), words: tuple[int, int] = (3, 8)
+):
     """One synthetic scene: ``(image, [(text, [x1, y1, x2, y2]), ...])``; deterministic per index."""
     import cv2
 
@@ -211,7 +218,10 @@ def render_scene(renderer: Any, index: int, size: tuple[int, int] = (448, 336), 
             continue
         x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
         box = [x, y, x + w, y + h]
-        if any(not (box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1]) for _, b in placed):
+        if any(
+            not (box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1])
+            for _, b in placed
+        ):
             continue
         image[y : y + h, x : x + w] = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
         placed.append((text, box))
@@ -236,8 +246,20 @@ def render_scenes(out_dir: str | Path, num_images: int, seed: int = 0) -> Path:
         image, placed = render_scene(renderer, i)
         name = f"images/scene_{i:06d}.png"
         cv2.imwrite(str(out / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        inst = [{"text": t, "points": [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]} for t, b in placed]
-        lines.append(json.dumps({"image": name, "width": image.shape[1], "height": image.shape[0], "instances": inst}))
+        inst = [
+            {"text": t, "points": [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]}
+            for t, b in placed
+        ]
+        lines.append(
+            json.dumps(
+                {
+                    "image": name,
+                    "width": image.shape[1],
+                    "height": image.shape[0],
+                    "instances": inst,
+                }
+            )
+        )
     atomic_write_text(target, "\n".join(lines) + "\n")
     return target
 
@@ -259,8 +281,8 @@ def build_instances(
 ) -> list[AnchorInstance]:
     """Instances of one data spec (see ``docs/qmask.md``)::
 
-        {type: icdar | funsd | jsonl | synth | instances, path: ..., tasks: [r2t, t2r, ...],
-         per_image: 4, vqa_masks: true, num_images: 1000, exclude: [bench.jsonl], limit: N}
+    {type: icdar | funsd | jsonl | synth | instances, path: ..., tasks: [r2t, t2r, ...],
+     per_image: 4, vqa_masks: true, num_images: 1000, exclude: [bench.jsonl], limit: N}
     """
     from ocrkit.tabench.sources import read_funsd, read_jsonl
 
@@ -274,7 +296,8 @@ def build_instances(
         raise ValueError(f"data spec tasks {sorted(bad)}: use {ANCHOR_TASKS}")
     per_image = spec.pop("per_image", 4)
     limit = spec.pop("limit", None)
-    excluded = _excluded_images(spec.pop("exclude", []) or [])
+    exclude = spec.pop("exclude", []) or []
+    excluded = _excluded_images([exclude] if isinstance(exclude, str) else exclude)
     rng = np.random.default_rng(int(spec.pop("seed", seed)))
     out: list[AnchorInstance] = []
     if kind == "instances":
@@ -284,11 +307,14 @@ def build_instances(
     elif kind in ("icdar", "jsonl", "synth"):
         if kind == "synth":
             num = int(spec.pop("num_images", 1000))
-            root = Path(cache_dir or Path("~/.cache/ocrkit").expanduser()) / "qmask-synth"
+            base = cache_dir or os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")
+            root = Path(base).expanduser() / "qmask-synth"
             path = render_scenes(root / f"scenes-seed{seed}-n{num}", num, seed)
         else:
             path = Path(spec.pop("path"))
-        for img in read_jsonl(path, spec.pop("category", "scene"), source=kind if kind == "synth" else Path(path).stem):
+        for img in read_jsonl(
+            path, spec.pop("category", "scene"), source=kind if kind == "synth" else Path(path).stem
+        ):
             if str(img.path) not in excluded:
                 out += instances_from_image(img, rng, tasks, per_image)
     elif kind == "funsd":

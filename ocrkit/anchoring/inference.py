@@ -67,12 +67,19 @@ def boxes_from_mask(
     return [b for _, b in out], [s for s, _ in out]
 
 
-def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, boxes: Sequence[Sequence[float]] = (), alpha: float = 0.5) -> np.ndarray:
+def overlay_heatmap(
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    boxes: Sequence[Sequence[float]] = (),
+    alpha: float = 0.5,
+) -> np.ndarray:
     """RGB image with the mask probabilities as a JET heatmap blended over it, boxes in green."""
     heat = cv2.applyColorMap(np.clip(heatmap * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
     heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
     weight = (alpha * np.clip(heatmap, 0.15, 1.0))[..., None]
-    out = (image.astype(np.float32) * (1 - weight) + heat.astype(np.float32) * weight).astype(np.uint8)
+    out = (image.astype(np.float32) * (1 - weight) + heat.astype(np.float32) * weight).astype(
+        np.uint8
+    )
     thickness = max(1, round(max(image.shape[:2]) / 400))
     for x1, y1, x2, y2 in boxes:
         cv2.rectangle(out, (int(x1), int(y1)), (int(x2), int(y2)), (0, 255, 0), thickness)
@@ -94,7 +101,13 @@ def save_overlay(path: str | Path, image: np.ndarray, result: AnchorResult, inde
 class QMaskPredictor:
     """Answers queries with a :class:`~ocrkit.anchoring.model.QMask` model (thread-safe)."""
 
-    def __init__(self, model: Any, device: str | None = None, max_new_tokens: int = 128, threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        model: Any,
+        device: str | None = None,
+        max_new_tokens: int = 128,
+        threshold: float = 0.5,
+    ) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.max_new_tokens, self.threshold = int(max_new_tokens), float(threshold)
@@ -117,7 +130,12 @@ class QMaskPredictor:
     ) -> AnchorResult:
         """Answer ``query`` about one image (or several) and read its mask and boxes."""
         images = [images] if isinstance(images, np.ndarray) else list(images)
-        sample = {"images": images, "prompt": build_prompt(query, prior), "question": query, "answer": None}
+        sample = {
+            "images": images,
+            "prompt": build_prompt(query, prior),
+            "question": query,
+            "answer": None,
+        }
         with self._lock:
             answer, logits = self._generate(sample, max_new_tokens or self.max_new_tokens)
         result = AnchorResult(answer=answer)
@@ -130,11 +148,15 @@ class QMaskPredictor:
             result.scores.append(scores)
         return result
 
-    def _generate(self, sample: dict[str, Any], max_new_tokens: int) -> tuple[str, list[torch.Tensor]]:
+    def _generate(
+        self, sample: dict[str, Any], max_new_tokens: int
+    ) -> tuple[str, list[torch.Tensor]]:
         from ocrkit.anchoring.model import MODEL_INPUTS
 
         batch = self.collate([sample])
-        batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        batch = {
+            k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+        }
         inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
         captured: list[torch.Tensor] = []
         norm = self.model.vlm.model.language_model.norm
@@ -199,9 +221,17 @@ class QMaskAnchorer:
         return [[float(v) for v in b] for b in from_text]
 
 
-def qmask_engine(model: str, boxes: str = "text", device: str | None = None, max_new_tokens: int = 128, threshold: float = 0.5) -> QMaskAnchorer:
+def qmask_engine(
+    model: str,
+    boxes: str = "text",
+    device: str | None = None,
+    max_new_tokens: int = 128,
+    threshold: float = 0.5,
+) -> QMaskAnchorer:
     """The ``qmask`` TABench engine: ``--engine qmask --engine-opt model=DIR [boxes=mask]``."""
-    predictor = QMaskPredictor.load(model, device=device, max_new_tokens=int(max_new_tokens), threshold=float(threshold))
+    predictor = QMaskPredictor.load(
+        model, device=device, max_new_tokens=int(max_new_tokens), threshold=float(threshold)
+    )
     return QMaskAnchorer(predictor, boxes)
 
 

@@ -74,7 +74,9 @@ def resolve_font(font: FontLike, text: str) -> FontSpec:
     else:
         spec = _by_name((str(font),))
         if spec is None:
-            raise ValueError(f"font {font!r} not found; pass a font file path or an installed face name")
+            raise ValueError(
+                f"font {font!r} not found; pass a font file path or an installed face name"
+            )
     if not covers(spec, text) and font is not None:
         raise ValueError(f"font {spec.name!r} has no glyph for some of {text!r}")
     if not covers(spec, text):  # the default does not cover it: the other script's default
@@ -114,14 +116,16 @@ def render_text_mask(text: str, width: int, height: int, font: FontLike = None) 
     Vertical layout (one character per line) when the box is clearly taller than wide and the
     text has several characters. The ink is stretched to touch all four sides of the box.
     """
-    width, height = max(1, int(round(width))), max(1, int(round(height))) 
+    width, height = max(1, int(round(width))), max(1, int(round(height)))
     text = text.strip()
     if not text:
         return np.zeros((height, width), np.uint8)
     spec = resolve_font(font, text)
     vertical = height > 1.5 * width and len(text.replace(" ", "")) > 1
     scale = min(1.0, MAX_RENDER_SIZE / max(width, height))
-    size = _fitted_size(text, spec, max(4, int(width * scale)), max(4, int(height * scale)), vertical)
+    size = _fitted_size(
+        text, spec, max(4, int(width * scale)), max(4, int(height * scale)), vertical
+    )
     pil_font = load_font(spec, size)
     ew, eh = _ink_extent(text, spec, size, vertical)
     canvas = Image.new("L", (ew + 2 * size, eh + 2 * size), 0)

@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from ocrkit.anchoring.cqmd import CQMDConfig, CQMDHead, mask_loss
+from ocrkit.anchoring.loading import load_processor, load_vlm, lora_config
 from ocrkit.config import ConfigError, to_dataclass
 from ocrkit.utils.io import atomic_path, atomic_write_json
 
@@ -41,11 +41,25 @@ FORMAT = "ocrkit.qmask"
 FORMAT_VERSION = 1
 CONFIG_FILE = "qmask_config.json"
 FINETUNE = ("full", "lora", "head")
-LM_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-MODEL_INPUTS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids")
+MODEL_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "pixel_values",
+    "image_grid_thw",
+    "mm_token_type_ids",
+)
 # Trainable-policy fields a later stage may change when it starts from a saved model.
-POLICY_KEYS = ("finetune", "freeze_vision", "train_merger", "lora", "lambda_txt", "lambda_seg",
-               "query_span", "gradient_checkpointing")
+POLICY_KEYS = (
+    "finetune",
+    "freeze_vision",
+    "train_merger",
+    "lora",
+    "lambda_txt",
+    "lambda_seg",
+    "head_lr_scale",
+    "query_span",
+    "gradient_checkpointing",
+)
 
 
 @dataclass
@@ -63,6 +77,7 @@ class QMaskConfig:
     head: dict = field(default_factory=dict)  # CQMDConfig fields
     lambda_txt: float = 1.0
     lambda_seg: float = 1.0
+    head_lr_scale: float = 1.0  # the head's lr / the VLM's lr (the paper: one lr)
     query_span: str = "question"  # question | prompt (question + OCR prior)
     dtype: str = "float32"  # float32 | bfloat16 | float16 | auto
     attn_implementation: str | None = None  # sdpa | eager | flash_attention_2
@@ -87,60 +102,6 @@ class QMaskConfig:
         return to_dataclass(cls, data, section)
 
 
-def _dtype(name: str) -> Any:
-    if name == "auto":
-        return "auto"
-    try:
-        return getattr(torch, name)
-    except AttributeError:
-        raise ConfigError(f"recipe key model.dtype: unknown dtype {name!r}") from None
-
-
-def _lora_config(settings: dict[str, Any]) -> Any:
-    from peft import LoraConfig
-
-    modules = settings.get("target_modules") or LM_MODULES
-    # Only the language model: the vision towers reuse names such as gate_proj.
-    pattern = rf"(.*\.)?language_model\..*\.({'|'.join(modules)})"
-    return LoraConfig(
-        r=int(settings.get("r", 16)),
-        lora_alpha=int(settings.get("alpha", 32)),
-        lora_dropout=float(settings.get("dropout", 0.05)),
-        target_modules=pattern,
-    )
-
-
-def _missing(path: str | Path, exc: Exception) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"cannot load the VLM from {str(path)!r} ({exc}); give model.base as a local folder of "
-        f"Qwen2.5-VL-3B-Instruct / Qwen3-VL-2B-Instruct (config.json, safetensors, processor "
-        f"files) or a hub id with network access"
-    )
-
-
-def load_processor(path: str | Path) -> Any:
-    """``AutoProcessor.from_pretrained`` with an error that says what to pass."""
-    from transformers import AutoProcessor
-
-    try:
-        return AutoProcessor.from_pretrained(str(path))
-    except (OSError, ValueError) as exc:
-        raise _missing(path, exc) from None
-
-
-def load_vlm(path: str | Path, config: QMaskConfig) -> Any:
-    """``AutoModelForImageTextToText.from_pretrained`` with the recipe's dtype/attention."""
-    from transformers import AutoModelForImageTextToText
-
-    kwargs: dict[str, Any] = {"dtype": _dtype(config.dtype)}
-    if config.attn_implementation:
-        kwargs["attn_implementation"] = config.attn_implementation
-    try:
-        return AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
-    except (OSError, ValueError) as exc:
-        raise _missing(path, exc) from None
-
-
 class QMask(nn.Module):
     """A VLM plus the CQMD head; ``training_step`` is what :class:`ocrkit.train.Trainer` calls."""
 
@@ -158,7 +119,7 @@ class QMask(nn.Module):
         if config.finetune == "lora":
             from peft import inject_adapter_in_model
 
-            self.lora_config = _lora_config(config.lora)
+            self.lora_config = lora_config(config.lora)
             inject_adapter_in_model(self.lora_config, self.vlm)
         self._apply_policy()
         if config.gradient_checkpointing:
@@ -213,10 +174,14 @@ class QMask(nn.Module):
         if saved_finetune == "lora":
             from peft import set_peft_model_state_dict
 
-            result = set_peft_model_state_dict(model.vlm, load_file(directory / "adapter_model.safetensors"))
+            result = set_peft_model_state_dict(
+                model.vlm, load_file(directory / "adapter_model.safetensors")
+            )
             missing = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
             if missing:
-                raise ValueError(f"{directory}: adapter weights did not match the model: {missing[:3]}")
+                raise ValueError(
+                    f"{directory}: adapter weights did not match the model: {missing[:3]}"
+                )
         model.head.load_state_dict(load_file(directory / "head.safetensors"))
         if policy:
             model.set_policy(**policy)
@@ -228,12 +193,14 @@ class QMask(nn.Module):
         """Change the trainable policy (e.g. stage 2: ``freeze_vision=True``)."""
         unknown = set(changes) - set(POLICY_KEYS)
         if unknown:
-            raise ConfigError(f"model keys {sorted(unknown)} cannot change for a loaded Q-Mask model")
+            raise ConfigError(
+                f"model keys {sorted(unknown)} cannot change for a loaded Q-Mask model"
+            )
         finetune = changes.get("finetune", self.config.finetune)
         if finetune == "lora" and self.lora_config is None:
             from peft import inject_adapter_in_model
 
-            self.lora_config = _lora_config(changes.get("lora", self.config.lora))
+            self.lora_config = lora_config(changes.get("lora", self.config.lora))
             inject_adapter_in_model(self.lora_config, self.vlm)
         if finetune != "lora" and self.lora_config is not None:
             raise ConfigError("a LoRA model cannot switch to finetune=full/head; merge it first")
@@ -260,6 +227,29 @@ class QMask(nn.Module):
         for p in self.head.parameters():
             p.requires_grad_(True)
 
+    def param_groups(
+        self, weight_decay: float, lr: float, layer_decay: float | None = None
+    ) -> list[dict[str, Any]]:
+        """AdamW groups for the trainer: VLM and head, each with and without weight decay
+        (1-d tensors: norms and biases); the head's lr is ``lr * head_lr_scale``."""
+        if layer_decay not in (None, 1.0):
+            raise ConfigError("train.layer_decay is not supported for qmask; set it to null")
+        groups = []
+        for part, scale in ((self.vlm, 1.0), (self.head, self.config.head_lr_scale)):
+            params = [p for p in part.parameters() if p.requires_grad]
+            for decay in (True, False):
+                chosen = [p for p in params if (p.ndim > 1) == decay]
+                if chosen:
+                    groups.append(
+                        {
+                            "params": chosen,
+                            "weight_decay": weight_decay if decay else 0.0,
+                            "lr_scale": scale,
+                            "lr": lr * scale,
+                        }
+                    )
+        return groups
+
     def parameter_counts(self) -> dict[str, int]:
         """Total, trainable, head and LoRA parameter counts."""
         params = list(self.named_parameters())
@@ -282,7 +272,11 @@ class QMask(nn.Module):
         image_mask = batch["input_ids"] == self.image_token_id
         head_dtype = self.head.w_q.weight.dtype
         return self.head(
-            hidden.to(head_dtype), image_mask, batch["query_mask"], batch["image_grid_thw"], self.merge_size
+            hidden.to(head_dtype),
+            image_mask,
+            batch["query_mask"],
+            batch["image_grid_thw"],
+            self.merge_size,
         )
 
     def ntp_loss(self, hidden: Tensor, labels: Tensor) -> Tensor:
@@ -296,7 +290,10 @@ class QMask(nn.Module):
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         hidden = self.hidden_states(batch)
-        out: dict[str, Any] = {"hidden": hidden, "mask_logits": self.masks_from_hidden(hidden, batch)}
+        out: dict[str, Any] = {
+            "hidden": hidden,
+            "mask_logits": self.masks_from_hidden(hidden, batch),
+        }
         if "labels" in batch:
             out["loss_ntp"] = self.ntp_loss(hidden, batch["labels"])
         return out
@@ -340,7 +337,10 @@ class QMask(nn.Module):
         if self.lora_config is not None:
             from peft import get_peft_model_state_dict
 
-            adapter = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(self.vlm).items()}
+            adapter = {
+                k: v.detach().contiguous().cpu()
+                for k, v in get_peft_model_state_dict(self.vlm).items()
+            }
             with atomic_path(directory / "adapter_model.safetensors") as tmp:
                 save_file(adapter, str(tmp), metadata={"format": "pt"})
             self.lora_config.save_pretrained(str(directory))

@@ -122,7 +122,9 @@ def draw_gamma(rng: np.random.Generator, config: SPIConfig) -> float:
     return float(config.gammas[int(rng.choice(len(config.gammas), p=p))])
 
 
-def select_items(items: Sequence[PriorItem], rng: np.random.Generator, max_items: int) -> list[PriorItem]:
+def select_items(
+    items: Sequence[PriorItem], rng: np.random.Generator, max_items: int
+) -> list[PriorItem]:
     """At most ``max_items`` lines (targets first, then random others), in reading order."""
     targets = [i for i in items if i.target]
     others = [i for i in items if not i.target]

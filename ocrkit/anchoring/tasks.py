@@ -65,7 +65,9 @@ def make_eval_fn(val: Any, collate: Any, batch_size: int = 4, generate: int = 16
         samples = [s for s in (val[i] for i in range(len(val))) if s is not None]
         for start in range(0, len(samples), batch_size):
             batch = collate(samples[start : start + batch_size])
-            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            batch = {
+                k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+            }
             out = model(batch)
             m = mask_loss(out["mask_logits"], batch["masks"])
             k = int(m["masked_images"])
@@ -106,12 +108,16 @@ def qmask_task(config: Mapping[str, Any]) -> TaskParts:
         model = QMask.from_pretrained(init, **model_cfg)
     else:
         if not model_cfg:
-            raise ConfigError("recipe key model: missing; give model.base (a Qwen VL folder) or model.tiny")
+            raise ConfigError(
+                "recipe key model: missing; give model.base (a Qwen VL folder) or model.tiny"
+            )
         model = QMask.from_config(model_cfg)
     data = dict(config.get("data") or {})
     unknown = set(data) - set(DATA_KEYS)
     if unknown:
-        raise ConfigError(f"recipe key data.{sorted(unknown)[0]}: unknown; known: {', '.join(DATA_KEYS)}")
+        raise ConfigError(
+            f"recipe key data.{sorted(unknown)[0]}: unknown; known: {', '.join(DATA_KEYS)}"
+        )
     if not data.get("train"):
         raise ConfigError("recipe key data.train: give at least one anchoring data spec")
     train_cfg = config.get("train") or {}

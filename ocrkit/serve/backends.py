@@ -22,18 +22,30 @@ class QMaskBackend:
 
     kind = "qmask"
 
-    def __init__(self, directory: str | Path, name: str | None = None, device: str | None = None, max_new_tokens: int = 256) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        name: str | None = None,
+        device: str | None = None,
+        max_new_tokens: int = 256,
+    ) -> None:
         from ocrkit.anchoring.inference import QMaskPredictor
 
-        self.predictor = QMaskPredictor.load(directory, device=device, max_new_tokens=max_new_tokens)
+        self.predictor = QMaskPredictor.load(
+            directory, device=device, max_new_tokens=max_new_tokens
+        )
         self.name = name or Path(directory).name
 
     def answer(self, request: ChatRequest) -> tuple[str, dict[str, Any]]:
         if not request.images:
             raise RequestError(400, "a Q-Mask model needs at least one image_url part", "messages")
         if not request.prompt.strip():
-            raise RequestError(400, "a Q-Mask model needs a text part with the question", "messages")
-        result = self.predictor.anchor(request.images, request.prompt, max_new_tokens=request.max_tokens)
+            raise RequestError(
+                400, "a Q-Mask model needs a text part with the question", "messages"
+            )
+        result = self.predictor.anchor(
+            request.images, request.prompt, max_new_tokens=request.max_tokens
+        )
         return result.answer, {"boxes": result.boxes, "box_scores": result.scores}
 
 
@@ -42,7 +54,9 @@ class RecognizerBackend:
 
     kind = "recognizer"
 
-    def __init__(self, directory: str | Path, name: str | None = None, device: str | None = None) -> None:
+    def __init__(
+        self, directory: str | Path, name: str | None = None, device: str | None = None
+    ) -> None:
         from ocrkit.models import Recognizer
 
         self.model = Recognizer.from_pretrained(directory, device=device)
@@ -50,12 +64,16 @@ class RecognizerBackend:
 
     def answer(self, request: ChatRequest) -> tuple[str, dict[str, Any]]:
         if len(request.images) != 1:
-            raise RequestError(400, "a recognizer reads exactly one (word or line) image per request", "messages")
+            raise RequestError(
+                400, "a recognizer reads exactly one (word or line) image per request", "messages"
+            )
         pred = self.model.predict(request.images)[0]
         return pred.text, {"confidence": float(pred.confidence)}
 
 
-def load_backend(directory: str | Path, name: str | None = None, device: str | None = None) -> Backend:
+def load_backend(
+    directory: str | Path, name: str | None = None, device: str | None = None
+) -> Backend:
     """Pick the backend by the folder's files: ``qmask_config.json`` or an ocrkit recognizer."""
     directory = Path(directory)
     if (directory / "qmask_config.json").is_file():

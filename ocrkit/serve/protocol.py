@@ -23,12 +23,25 @@ MAX_IMAGE_PIXELS = 40_000_000
 class RequestError(Exception):
     """A request the server refuses; ``status`` is the HTTP code, ``param`` the bad field."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, kind: str = "invalid_request_error") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        kind: str = "invalid_request_error",
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.kind = status, message, param, kind
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.status}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.status,
+            }
+        }
 
 
 @dataclass
@@ -47,8 +60,12 @@ def decode_data_url(url: str, where: str) -> np.ndarray:
     import cv2
 
     if not isinstance(url, str) or not url.startswith("data:"):
-        raise RequestError(400, f"{where}: only data URLs (data:image/png;base64,...) are accepted; "
-                           "this server never fetches images from the network", where)
+        raise RequestError(
+            400,
+            f"{where}: only data URLs (data:image/png;base64,...) are accepted; "
+            "this server never fetches images from the network",
+            where,
+        )
     header, sep, payload = url.partition(",")
     if not sep or ";base64" not in header:
         raise RequestError(400, f"{where}: a data URL must be base64 encoded", where)
@@ -59,7 +76,9 @@ def decode_data_url(url: str, where: str) -> np.ndarray:
     data = np.frombuffer(raw, np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise RequestError(400, f"{where}: not a readable image (PNG, JPEG, WebP, BMP, TIFF)", where)
+        raise RequestError(
+            400, f"{where}: not a readable image (PNG, JPEG, WebP, BMP, TIFF)", where
+        )
     if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
         raise RequestError(413, f"{where}: image larger than {MAX_IMAGE_PIXELS} pixels", where)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -78,13 +97,22 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if n != 1:
         raise RequestError(400, "only n=1 is supported", "n")
     max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+    if max_tokens is not None and (
+        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+    ):
         raise RequestError(400, "'max_tokens' must be a positive integer", "max_tokens")
     system = None
     user: dict[str, Any] | None = None
     for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or msg.get("role") not in ("system", "user", "assistant", "developer"):
-            raise RequestError(400, f"messages[{i}] needs a role of system, user or assistant", f"messages[{i}]")
+        if not isinstance(msg, dict) or msg.get("role") not in (
+            "system",
+            "user",
+            "assistant",
+            "developer",
+        ):
+            raise RequestError(
+                400, f"messages[{i}] needs a role of system, user or assistant", f"messages[{i}]"
+            )
         if msg["role"] in ("system", "developer") and isinstance(msg.get("content"), str):
             system = msg["content"]
         if msg["role"] == "user":
@@ -97,7 +125,11 @@ def parse_chat_request(body: Any) -> ChatRequest:
     content = user.get("content")
     parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
     if not isinstance(parts, list):
-        raise RequestError(400, f"messages[{idx}].content must be a string or a list of parts", f"messages[{idx}].content")
+        raise RequestError(
+            400,
+            f"messages[{idx}].content must be a string or a list of parts",
+            f"messages[{idx}].content",
+        )
     for j, part in enumerate(parts):
         where = f"messages[{idx}].content[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
@@ -108,16 +140,30 @@ def parse_chat_request(body: Any) -> ChatRequest:
             url = url.get("url") if isinstance(url, dict) else url
             images.append(decode_data_url(url, where))
         else:
-            raise RequestError(400, f"{where}: use {{'type': 'text', 'text': ...}} or {{'type': 'image_url', ...}}", where)
+            raise RequestError(
+                400,
+                f"{where}: use {{'type': 'text', 'text': ...}} or {{'type': 'image_url', ...}}",
+                where,
+            )
     if len(images) > MAX_IMAGES:
-        raise RequestError(400, f"at most {MAX_IMAGES} images per request", f"messages[{idx}].content")
+        raise RequestError(
+            400, f"at most {MAX_IMAGES} images per request", f"messages[{idx}].content"
+        )
     model = body.get("model", "")
     if not isinstance(model, str):
         raise RequestError(400, "'model' must be a string", "model")
-    return ChatRequest(model=model, prompt="\n".join(texts), images=images, max_tokens=max_tokens, system=system)
+    return ChatRequest(
+        model=model, prompt="\n".join(texts), images=images, max_tokens=max_tokens, system=system
+    )
 
 
-def chat_reply(model: str, text: str, prompt_tokens: int = 0, completion_tokens: int = 0, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def chat_reply(
+    model: str,
+    text: str,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """An OpenAI ``chat.completion`` object; ``extra`` goes under the ``ocrkit`` key."""
     reply: dict[str, Any] = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",

@@ -52,7 +52,11 @@ class ModelServer:
         max_requests: int | None = None,
     ) -> None:
         self.backend = backend
-        self.max_queue, self.timeout, self.max_body_bytes = max_queue, float(timeout), max_body_bytes
+        self.max_queue, self.timeout, self.max_body_bytes = (
+            max_queue,
+            float(timeout),
+            max_body_bytes,
+        )
         self.max_requests = max_requests
         self.answered = 0
         self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max(1, max_queue))
@@ -98,7 +102,9 @@ class ModelServer:
                 except queue.Empty:
                     break
                 if job is not None:
-                    job.error = RequestError(503, "the server is shutting down", kind="server_error")
+                    job.error = RequestError(
+                        503, "the server is shutting down", kind="server_error"
+                    )
                     job.done.set()
         self.jobs.put(None)
         self.worker.join(timeout)
@@ -126,7 +132,9 @@ class ModelServer:
             self.jobs.put_nowait(job)
         except queue.Full:
             raise RequestError(
-                503, f"the server is busy ({self.max_queue} requests queued); retry shortly", kind="server_error"
+                503,
+                f"the server is busy ({self.max_queue} requests queued); retry shortly",
+                kind="server_error",
             ) from None
         if not job.done.wait(self.timeout):
             job.cancelled = True
@@ -150,10 +158,16 @@ class ModelServer:
                 job.error = exc
             except Exception as exc:  # the model failed on this input; the server goes on
                 log.exception("model failure")
-                job.error = RequestError(500, f"the model failed: {type(exc).__name__}: {exc}", kind="server_error")
+                job.error = RequestError(
+                    500, f"the model failed: {type(exc).__name__}: {exc}", kind="server_error"
+                )
             finally:
                 job.done.set()
-            if self.max_requests is not None and self.answered >= self.max_requests and not self.closing.is_set():
+            if (
+                self.max_requests is not None
+                and self.answered >= self.max_requests
+                and not self.closing.is_set()
+            ):
                 log.info("answered %d requests (--max-requests); stopping", self.answered)
                 threading.Thread(target=self.shutdown, daemon=True).start()
 
@@ -165,7 +179,9 @@ def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("%s %s", self.address_string(), format % args)
 
-        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -183,24 +199,40 @@ def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0].rstrip("/")
             if path in ("/health", "/v1/health"):
                 status = "stopping" if server.closing.is_set() else "ok"
-                self._send(200, {"status": status, "queued": server.jobs.qsize(), "answered": server.answered})
+                self._send(
+                    200,
+                    {"status": status, "queued": server.jobs.qsize(), "answered": server.answered},
+                )
             elif path in ("/v1/models", "/models"):
-                model = {"id": server.backend.name, "object": "model", "created": int(time.time()),
-                         "owned_by": "ocrkit", "ocrkit_kind": server.backend.kind}
+                model = {
+                    "id": server.backend.name,
+                    "object": "model",
+                    "created": int(time.time()),
+                    "owned_by": "ocrkit",
+                    "ocrkit_kind": server.backend.kind,
+                }
                 self._send(200, {"object": "list", "data": [model]})
             else:
-                self._error(RequestError(404, f"no such endpoint {self.path!r}; use POST /v1/chat/completions"))
+                self._error(
+                    RequestError(
+                        404, f"no such endpoint {self.path!r}; use POST /v1/chat/completions"
+                    )
+                )
 
         def do_POST(self) -> None:  # noqa: N802
             try:
                 if self.path.split("?", 1)[0].rstrip("/") not in CHAT_PATHS:
-                    raise RequestError(404, f"no such endpoint {self.path!r}; use POST /v1/chat/completions")
+                    raise RequestError(
+                        404, f"no such endpoint {self.path!r}; use POST /v1/chat/completions"
+                    )
                 body = self._read_json()
                 request = parse_chat_request(body)
                 if request.model not in ("", server.backend.name):
                     raise RequestError(
-                        404, f"model {request.model!r} is not served here; use {server.backend.name!r}",
-                        "model", "model_not_found",
+                        404,
+                        f"model {request.model!r} is not served here; use {server.backend.name!r}",
+                        "model",
+                        "model_not_found",
                     )
                 text, extra = server.submit(request)
                 self._send(200, chat_reply(server.backend.name, text, extra=extra))
