@@ -1,6 +1,7 @@
 """The small MNSP study, end to end: pretrain (MIM, MNSP) -> fine-tune (x3) -> evaluate -> table.
 
     python benchmarks/mnsp_study.py --minutes-per-run 30 [--output runs/mnsp_study]
+                                    [--pretrain-minutes M] [--finetune-minutes M]
                                     [--steps-per-run N] [--eval-limit N] [--resume]
 
 Smoke test of the whole pipeline (a few minutes; numbers meaningless):
@@ -16,11 +17,13 @@ each also split by original image area (Table 6) and with images shrunk to 0.5 a
 (Fig. 4), reported as accuracy drops. Also draws the attention maps of the three encoders.
 
 Training and the attention figure run as ``ocrkit train`` / ``ocrkit viz`` subprocesses with
-their logs in OUTPUT/logs/; evaluation runs in this process through ``ocrkit.eval``. ``--minutes-per-run`` sizes each training run: a few steps are timed first and
+their logs in OUTPUT/logs/; evaluation runs in this process through ``ocrkit.eval``.
+``--minutes-per-run`` sizes each training run: a few steps are timed first and
 ``max_steps`` is set so the cosine schedule ends inside the budget (``time_limit_min`` at 1.3x
 the budget guards against a slower machine). ``--steps-per-run`` fixes the steps instead.
-``--resume`` skips phases whose outputs exist. Wall time: about 5 x minutes-per-run plus
-calibration (~1 min per training run) and evaluation (a few minutes per model on 2 CPU cores).
+``--resume`` skips phases whose outputs exist. Wall time on the shared 2-core machine: about
+1.1 x (2 x pretrain + 3 x finetune minutes) + 25 minutes (start-up and step timing ~1 min per run, full evaluation
+~6 min per recognizer); a 1-minute-per-run smoke took 10 minutes.
 """
 
 from __future__ import annotations
@@ -94,7 +97,9 @@ def seconds_per_step(recipe: Path, overrides: list[str], threads: int, steps: in
     return statistics.median(times)
 
 
-def train_phase(name: str, recipe: Path, out: Path, overrides: list[str], args) -> dict:
+def train_phase(
+    name: str, recipe: Path, out: Path, overrides: list[str], minutes: float, args
+) -> dict:
     """``ocrkit train`` sized to the budget; returns what ran (steps, minutes)."""
     record = out / "study_phase.json"
     if args.resume and (out / "final" / "config.json").is_file() and record.is_file():
@@ -104,9 +109,9 @@ def train_phase(name: str, recipe: Path, out: Path, overrides: list[str], args) 
         steps, sec = args.steps_per_run, None
     else:
         sec = seconds_per_step(recipe, overrides, args.threads)
-        steps = max(10, int(args.minutes_per_run * 60 / sec))
+        steps = max(10, int(minutes * 60 / sec))
         log(f"{name}: {sec:.2f} s/step measured -> max_steps {steps}")
-    limit = "null" if args.steps_per_run else args.minutes_per_run * 1.3
+    limit = "null" if args.steps_per_run else minutes * 1.3
     cmd = [sys.executable, "-m", "ocrkit", "train", str(recipe), *overrides]
     cmd += [
         f"train.max_steps={steps}",
@@ -224,6 +229,12 @@ def main() -> None:
         "--minutes-per-run", type=float, default=30.0, help="budget of each training run"
     )
     parser.add_argument(
+        "--pretrain-minutes", type=float, default=None, help="override for the 2 pretraining runs"
+    )
+    parser.add_argument(
+        "--finetune-minutes", type=float, default=None, help="override for the 3 fine-tuning runs"
+    )
+    parser.add_argument(
         "--steps-per-run", type=int, default=None, help="fixed steps instead of a time budget"
     )
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "mnsp_study")
@@ -244,19 +255,25 @@ def main() -> None:
     os.environ.setdefault("OCRKIT_DATA", str(data))
     out = args.output.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    log(f"study in {out}; {args.minutes_per_run} min per training run")
+    pretrain_min = args.pretrain_minutes or args.minutes_per_run
+    finetune_min = args.finetune_minutes or args.minutes_per_run
+    log(f"study in {out}; {pretrain_min} min per pretraining run, {finetune_min} per fine-tuning")
     phases = {}
-    phases["pretrain_mim"] = train_phase("pretrain_mim", RECIPES["mim"], out / "mim", [], args)
+    phases["pretrain_mim"] = train_phase(
+        "pretrain_mim", RECIPES["mim"], out / "mim", [], pretrain_min, args
+    )
     teacher = [f"model.teacher={out / 'mim' / 'final'}"]
     phases["pretrain_mnsp"] = train_phase(
-        "pretrain_mnsp", RECIPES["mnsp"], out / "mnsp", teacher, args
+        "pretrain_mnsp", RECIPES["mnsp"], out / "mnsp", teacher, pretrain_min, args
     )
     inits = {"scratch": None, "mim": out / "mim" / "final", "mnsp": out / "mnsp" / "final"}
     results = {}
     for arm in ARMS:
         overrides = [f"init.encoder={inits[arm]}"] if inits[arm] else []
         name = f"finetune_{arm}"
-        phases[name] = train_phase(name, RECIPES["finetune"], out / name, overrides, args)
+        phases[name] = train_phase(
+            name, RECIPES["finetune"], out / name, overrides, finetune_min, args
+        )
         best = out / name / "best"
         model_dir = best if (best / "config.json").is_file() else out / name / "final"
         results[arm] = evaluate_arm(arm, model_dir, out, data, args)

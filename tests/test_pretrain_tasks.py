@@ -70,6 +70,27 @@ def test_unlabeled_data_ignores_labels_and_repeats(word_folder) -> None:
     }
 
 
+def test_unlabeled_lmdb_and_scene_crops(tmp_path) -> None:
+    from ocrkit.data import write_lmdb
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (20, 60, 3), dtype=np.uint8) for _ in range(3)]
+    write_lmdb(tmp_path / "u", [(im, None) for im in images], image_format=".png")  # no labels
+    scene = tmp_path / "scene"
+    (scene / "images").mkdir(parents=True)
+    cv2.imwrite(str(scene / "images" / "s.png"), np.full((60, 120, 3), 200, np.uint8))
+    quad = [[10, 10], [90, 10], [90, 40], [10, 40]]
+    record = {
+        "image": "images/s.png",
+        "instances": [{"text": "x", "points": quad}, {"text": "###", "points": quad}],
+    }
+    (scene / "annotations.jsonl").write_text(json.dumps(record) + "\n")
+    specs = [str(tmp_path / "u"), {"path": str(scene / "annotations.jsonl")}]
+    data = build_unlabeled({"data": {"train": specs}}, PretrainViews(("image",), augment="none"))
+    assert len(data) == 3 + 1  # the don't-care word is skipped
+    assert data[3].image["image"].shape == (3, 32, 128) and data[0].label is None
+
+
 def test_pretrain_then_finetune_round_trip(tmp_path, word_folder, capsys) -> None:
     from ocrkit.cli import main
 

@@ -35,7 +35,6 @@ class MaskedImageModel(PretrainModel):
         "norm_pix": True,  # MAE's norm_pix_loss for pixel targets
         "teacher": None,
         "augment": "none",  # MAERec pretrains on plain resized images
-        "zoom": None,
         "decoder": {"dim": 512, "depth": 8, "num_heads": 16},  # MAERec's ViT-S decoder
     }
 

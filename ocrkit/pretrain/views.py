@@ -57,33 +57,23 @@ class PhotometricAugment:
         blur_sigma: tuple[float, float] = (0.1, 1.0),
     ) -> None:
         self.p_jitter, self.p_gray, self.p_blur = p_jitter, p_gray, p_blur
-        self.brightness, self.contrast, self.saturation, self.hue = (
-            brightness,
-            contrast,
-            saturation,
-            hue,
-        )
+        self.brightness, self.contrast = brightness, contrast
+        self.saturation, self.hue = saturation, hue
         self.blur_sigma = blur_sigma
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         rng = rng or _rng()
         if rng.random() < self.p_jitter:
-            ops_order = rng.permutation(4)
-            for op in ops_order:  # torchvision applies the four in random order
-                if op == 0:
-                    image = ops.adjust_brightness(
-                        image, rng.uniform(1 - self.brightness, 1 + self.brightness)
-                    )
-                elif op == 1:
-                    image = ops.adjust_contrast(
-                        image, rng.uniform(1 - self.contrast, 1 + self.contrast)
-                    )
-                elif op == 2:
-                    image = ops.adjust_saturation(
-                        image, rng.uniform(1 - self.saturation, 1 + self.saturation)
-                    )
-                else:
-                    image = ops.adjust_hue(image, rng.uniform(-self.hue, self.hue))
+            b, c, s = self.brightness, self.contrast, self.saturation
+            jitter = [
+                (ops.adjust_brightness, rng.uniform(1 - b, 1 + b)),
+                (ops.adjust_contrast, rng.uniform(1 - c, 1 + c)),
+                (ops.adjust_saturation, rng.uniform(1 - s, 1 + s)),
+                (ops.adjust_hue, rng.uniform(-self.hue, self.hue)),
+            ]
+            for i in rng.permutation(4):  # in random order, as torchvision's ColorJitter
+                op, factor = jitter[i]
+                image = op(image, factor)
         if rng.random() < self.p_gray:
             image = ops.grayscale(image)
         if rng.random() < self.p_blur:
