@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from functools import partial
 
 import torch
-from timm.layers import Mlp, trunc_normal_
+from timm.layers import Mlp
 from torch import nn
 
 from ocrkit.models.backbones.pos_embed import sincos_2d
 from ocrkit.models.decoders.layers import MultiHeadAttention
+from ocrkit.models.weight_init import init_transformer_weights
 from ocrkit.pretrain.masking import Masking, unshuffle
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
@@ -53,16 +54,6 @@ class GuidedBlock(nn.Module):
         if memory is not None:
             x = x + self.cross_attn.attend(self.norm2(x), *self.cross_attn.keys_values(memory))
         return x + self.mlp(self.norm3(x))
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 def grid_positions(
@@ -102,7 +93,7 @@ class MaskedDecoder(nn.Module):
         self.blocks = nn.ModuleList(GuidedBlock(dim, num_heads, m, mlp_ratio) for m in dims)
         self.norm = LayerNorm(dim)
         self.head = nn.Linear(dim, out_dim)
-        self.apply(_init_weights)
+        self.apply(init_transformer_weights)
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(
@@ -149,7 +140,7 @@ class NSPDecoder(nn.Module):
         )
         self.norm = LayerNorm(self.dim)
         self.head = nn.Linear(self.dim, out_dim)
-        self.apply(_init_weights)
+        self.apply(init_transformer_weights)
 
     def forward(
         self, upsampled: torch.Tensor, grid: Sequence[int], memory: torch.Tensor

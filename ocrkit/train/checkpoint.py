@@ -32,22 +32,11 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from ocrkit.utils.io import fsync_dir
+
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^step-(\d+)$")
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def checkpoint_name(step: int) -> str:
@@ -98,7 +87,7 @@ def fsync_tree(directory: Path) -> None:
         for name in files:
             with open(os.path.join(root, name), "rb") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(Path(root))
+        fsync_dir(Path(root))
 
 
 def write_dir_atomically(target: Path, writer: Callable[[Path], None]) -> Path:
@@ -120,7 +109,7 @@ def write_dir_atomically(target: Path, writer: Callable[[Path], None]) -> Path:
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return target

@@ -21,8 +21,10 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropPath, Mlp, trunc_normal_
+from timm.layers import DropPath, Mlp
 from torch import nn
+
+from ocrkit.models.weight_init import init_transformer_weights
 
 MIXERS = ("local", "global")
 HW = tuple[int, int]
@@ -229,14 +231,9 @@ def default_mixers(depths: Sequence[int]) -> list[list[str]]:
 
 
 def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Conv2d):
+    """The shared transformer init, plus He initialization for the convolutions."""
+    init_transformer_weights(module)
+    if isinstance(module, nn.Conv2d):
         nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
 

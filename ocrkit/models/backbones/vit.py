@@ -18,6 +18,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from ocrkit.models.backbones.pos_embed import resample_learned, sincos_2d
+from ocrkit.models.weight_init import init_transformer_weights
 
 
 class TextViT(nn.Module):
@@ -87,7 +88,7 @@ class TextViT(nn.Module):
         )
         self.norm = norm_layer(embed_dim)
         trunc_normal_(self.cls_token, std=0.02)
-        self.apply(_init_weights)
+        self.apply(init_transformer_weights)
 
     def grid_size(self, h: int, w: int) -> tuple[int, int]:
         """Patch grid ``(h // p, w // p)`` of an ``h x w`` image."""
@@ -165,16 +166,6 @@ def attention_probs(block: Block, x: torch.Tensor) -> torch.Tensor:
     q, k, _ = qkv.permute(2, 0, 3, 1, 4).unbind(0)
     q, k = attn.q_norm(q), attn.k_norm(k)
     return F.softmax((q * attn.scale) @ k.transpose(-2, -1), dim=-1)
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 VIT_CONFIGS: dict[str, dict[str, int]] = {

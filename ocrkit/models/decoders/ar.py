@@ -17,6 +17,7 @@ from timm.layers import trunc_normal_
 from torch import nn
 
 from ocrkit.models.decoders.layers import Cache, DecoderLayer
+from ocrkit.models.weight_init import init_transformer_weights
 from ocrkit.text.tokenizer import Tokenizer
 
 
@@ -51,7 +52,7 @@ class ARDecoder(nn.Module):
         )
         self.norm = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, tokenizer.num_classes)
-        self.apply(_init_weights)
+        self.apply(init_transformer_weights)
         trunc_normal_(self.pos_embed, std=0.02)
 
     def embed(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -133,15 +134,3 @@ class ARDecoder(nn.Module):
     def generate(self, memory: torch.Tensor, **kwargs) -> torch.Tensor:
         """The decoder interface used by :class:`~ocrkit.models.Recognizer`: ``decode``."""
         return self.decode(memory, **kwargs)
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Embedding):
-        trunc_normal_(module.weight, std=0.02)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)

@@ -29,6 +29,7 @@ from ocrkit.models.decoders.mdiff import loss as losses
 from ocrkit.models.decoders.mdiff.noise import STRATEGIES, mask_noise, replace_tokens
 from ocrkit.models.decoders.mdiff.sampling import SAMPLERS, Sampled
 from ocrkit.models.decoders.mdiff.sampling import revise as revise_pass
+from ocrkit.models.weight_init import init_transformer_weights
 from ocrkit.text.tokenizer import Tokenizer
 
 KV = tuple[torch.Tensor, torch.Tensor]
@@ -123,7 +124,7 @@ class MDiffDecoder(nn.Module):
             MDiffLayer(embed_dim, num_heads, mlp_ratio, dropout) for _ in range(depth)
         )
         self.head = nn.Linear(embed_dim, tokenizer.num_classes)
-        self.apply(_init_weights)
+        self.apply(init_transformer_weights)
         trunc_normal_(self.pos_embed, std=0.02)
 
     @property
@@ -283,15 +284,3 @@ class MDiffDecoder(nn.Module):
         """The decoder interface of :class:`~ocrkit.models.Recognizer`: probabilities
         ``[B, max_length + 1, num_classes]``; ``kwargs`` as :meth:`sample`."""
         return self.sample(memory, **kwargs).probs
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Embedding):
-        trunc_normal_(module.weight, std=0.02)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
