@@ -7,8 +7,7 @@ Names load on first use: ``import ocrkit.anchoring`` does not import transformer
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ocrkit.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "CQMDConfig": "ocrkit.anchoring.cqmd",
@@ -36,14 +35,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ocrkit.anchoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("ocrkit.anchoring", _EXPORTS, globals())

@@ -6,8 +6,7 @@ Names are imported on first use so that ``ocrkit data --help`` (which imports
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ocrkit.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "FontSpec": "ocrkit.data.render.fonts",
@@ -27,14 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ocrkit.data.render' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("ocrkit.data.render", _EXPORTS, globals())
