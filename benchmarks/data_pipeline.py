@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -22,17 +21,8 @@ from torch.utils.data import DataLoader
 
 from ocrkit.data import StrTransform, collate_samples, encode_image, open_dataset, write_lmdb
 from ocrkit.data.transforms import Compose
+from ocrkit.utils.hardware import cpu_model
 from ocrkit.utils.paths import shared_data_dir
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def rendered_samples(n: int):

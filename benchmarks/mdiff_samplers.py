@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import torch
 
 from ocrkit.models.decoders.mdiff import SAMPLERS
+from ocrkit.utils.hardware import describe_hardware
 
 DEFAULT_SAMPLERS = (
     "parallel",
@@ -35,16 +34,6 @@ DEFAULT_SAMPLERS = (
     "random",
     "cloze",
 )
-
-
-def hardware() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads"
 
 
 class PassCounter:
@@ -183,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = [Path(str(s).rstrip("/")).name for s in args.data]
     header = (
         f"MDiff4STR samplers: {args.model}, protocol {args.protocol}, word accuracy (%); "
-        f"hardware: {hardware()}"
+        f"hardware: {describe_hardware()}"
     )
     print(header)
     rows = run(args)

@@ -27,28 +27,13 @@ import torch
 
 from ocrkit.models import DECODERS, build_backbone
 from ocrkit.text import Charset, Tokenizer
+from ocrkit.utils.hardware import describe_hardware
 
 PRESETS = {
     "small": ({"name": "svtrv2_small"}, {"depth": 3, "num_heads": 6}),
     "base": ({"name": "svtrv2_base"}, {"depth": 6, "num_heads": 6}),
     "cpu": ({"name": "vit_tiny", "depth": 6, "patch_size": 8}, {"depth": 1, "num_heads": 6}),
 }
-
-
-def hardware() -> str:
-    import os
-    import platform
-
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{model}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
-    )
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
@@ -129,7 +114,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"hardware: {hardware()}", flush=True)
+    print(f"hardware: {describe_hardware()}", flush=True)
     for preset in args.preset:
         bench(preset, args.batch, args.repeats)
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -34,20 +32,7 @@ import torch
 from ocrkit.pretrain import MNSP, MaskedImageModel
 from ocrkit.pretrain.masking import num_visible
 from ocrkit.train.optim import build_optimizer
-
-
-def hardware(device: str) -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    text = f"{model}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
-    text += f"{torch.get_num_threads()} threads"
-    if device.startswith("cuda"):
-        text += f", GPU {torch.cuda.get_device_name(device)}"
-    return text
+from ocrkit.utils.hardware import describe_hardware
 
 
 class Stepper:
@@ -123,7 +108,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# hardware: {hardware(args.device)}")
+    print(f"# hardware: {describe_hardware(args.device)}")
     print(
         f"# batch {args.batch_size}, 32x128, patch 4, median of {args.rounds} interleaved steps (fwd+bwd+AdamW)"
     )
@@ -155,7 +140,7 @@ def main() -> None:
         )
     if args.json:
         args.json.write_text(
-            json.dumps({"hardware": hardware(args.device), "rows": rows}, indent=2)
+            json.dumps({"hardware": describe_hardware(args.device), "rows": rows}, indent=2)
         )
 
 

@@ -19,23 +19,13 @@ thread count. The tiny configs' head is as large as their VLM; ``mid`` is the me
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from ocrkit.utils.hardware import cpu_model
 
 
 def paired_ms(
@@ -140,7 +130,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(
-        f"# CPU: {cpu_name()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}"
+        f"# CPU: {cpu_model()}; torch threads: {torch.get_num_threads()}; torch {torch.__version__}"
     )
     print(
         f"# image {args.image}x{args.image}, max_pixels {args.pixels}, {args.new_tokens} new tokens, "

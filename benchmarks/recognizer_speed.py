@@ -13,8 +13,6 @@ uncached time / cached time (higher = the cache saves more). Encoder-only time i
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -22,20 +20,7 @@ from collections.abc import Callable
 import torch
 
 from ocrkit.models import Recognizer
-
-
-def hardware(device: str) -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    text = f"{model}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
-    text += f"{torch.get_num_threads()} threads"
-    if device.startswith("cuda"):
-        text += f", GPU {torch.cuda.get_device_name(device)}"
-    return text
+from ocrkit.utils.hardware import describe_hardware
 
 
 def timed(fn: Callable[[], object], repeats: int, device: str, warmup: bool = True) -> float:
@@ -112,7 +97,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"hardware: {hardware(args.device)}", flush=True)
+    print(f"hardware: {describe_hardware(args.device)}", flush=True)
     for name in args.models:
         bench_model(name, args.device, args.batch, args.repeats)
 

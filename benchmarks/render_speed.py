@@ -9,8 +9,6 @@ least any renderer must do. Ratios are renderer time over reference time (higher
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
@@ -21,18 +19,7 @@ from ocrkit.data.render.export import iter_encoded
 from ocrkit.data.render.fonts import list_fonts, load_font
 from ocrkit.data.render.renderer import RenderConfig, WordRenderer
 from ocrkit.data.render.words import WordConfig, WordSource
-
-
-def hardware() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(
-                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
+from ocrkit.utils.hardware import describe_hardware
 
 
 def rate(fn, n: int) -> float:
@@ -78,7 +65,7 @@ def main() -> None:
             (f"effects + PNG encode, {workers} workers", count / (time.perf_counter() - start))
         )
 
-    print(f"hardware: {hardware()}")
+    print(f"hardware: {describe_hardware()}")
     print(f"{args.num} English words, font size 32..64, {len(fonts)} fonts")
     print(f"{'what':40s} {'images/s':>10s} {'x slower than ref':>18s}")
     for name, r in rows:

@@ -25,6 +25,7 @@ from ocrkit.tabench.client import ChatClient
 from ocrkit.tabench.local import HttpAnswerer
 from ocrkit.tabench.runner import run_bench
 from ocrkit.tabench.schema import Query, load_bench, save_bench
+from ocrkit.utils.hardware import cpu_model
 
 
 def serve(latency: float) -> ThreadingHTTPServer:
@@ -57,7 +58,7 @@ def main() -> None:
     httpd = serve(args.latency)
     url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     print(
-        f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"hardware: {cpu_model()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; {args.queries} queries, server latency "
         f"{args.latency * 1e3:.0f} ms"
     )

@@ -16,6 +16,7 @@ import time
 from ocrkit.tabench.normalize import normalize_r2t
 from ocrkit.tabench.schema import Query
 from ocrkit.tabench.scoring import score
+from ocrkit.utils.hardware import cpu_model
 
 
 def synthetic(n_per_task: int = 2725, seed: int = 0):
@@ -107,7 +108,7 @@ def main() -> None:
     queries, preds = synthetic()
     n = len(queries)
     print(
-        f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"hardware: {cpu_model()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; {n} queries, best of {args.repeat}"
     )
     t_ref, ref = best_of(lambda: reference_score(queries, preds), args.repeat)
