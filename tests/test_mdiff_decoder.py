@@ -25,14 +25,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def decoder(**kwargs) -> MDiffDecoder:
     torch.manual_seed(0)
     tok = Tokenizer(Charset.preset("36"), max_length=8)

@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 import torch
+from word_fixtures import WORDS, Words, word_image
 
 from ocrkit.config import load_config
-from ocrkit.types import Sample
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes" / "str"
@@ -23,36 +22,6 @@ TINY_MODEL = {
     "max_length": 6,
     "img_size": [32, 128],
 }
-WORDS = ["cat", "dog", "sun", "a1b2"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def word_image(text: str) -> np.ndarray:
-    img = np.full((32, 128, 3), 255, np.uint8)
-    cv2.putText(img, text, (4, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
-    return img
-
-
-class Words:
-    """Labelled word images; with ``transform``: tensors for training, else raw arrays."""
-
-    def __init__(self, transform=None) -> None:
-        self.samples = [Sample(word_image(w), w, f"{i}.png") for i, w in enumerate(WORDS)]
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> Sample:
-        s = self.samples[i]
-        return Sample(self.transform(s.image) if self.transform else s.image, s.label, s.key)
 
 
 def test_overfits_through_the_trainer_and_reloads(tmp_path: Path) -> None:

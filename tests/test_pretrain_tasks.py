@@ -23,14 +23,6 @@ DEC = {"dim": 32, "depth": 2, "num_heads": 2}
 WORDS = ["cat", "dog", "sun", "a1b2"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def word_folder(tmp_path):
     root = tmp_path / "words"

@@ -12,14 +12,6 @@ from ocrkit.models.backbones.svtrv2 import GlobalMixer, LocalMixer, SVTRv2
 TINY = {"dims": [16, 24, 32], "num_heads": [2, 2, 4], "depths": [1, 2, 1]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def mixers_of(model: SVTRv2) -> list[list[str]]:
     return [[block.mixer_type for block in stage] for stage in model.stages]
 

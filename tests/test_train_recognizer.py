@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import pytest
 import torch
 import yaml
-
-from ocrkit.types import Sample
+from word_fixtures import WORDS, Words, word_image
 
 TINY_MODEL = {
     "backbone": {"name": "vit_tiny", "embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8},
@@ -17,38 +15,6 @@ TINY_MODEL = {
     "max_length": 6,
     "img_size": [32, 128],
 }
-WORDS = ["cat", "dog", "sun", "a1b2"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the test machine is shared, and these models are tiny."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def word_image(text: str) -> np.ndarray:
-    img = np.full((32, 128, 3), 255, np.uint8)
-    cv2.putText(img, text, (4, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
-    return img
-
-
-class _Words:
-    """Labelled word images; ``transform`` set -> tensors for training, else raw arrays."""
-
-    def __init__(self, transform=None) -> None:
-        self.samples = [Sample(word_image(w), w, f"{i}.png") for i, w in enumerate(WORDS)]
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> Sample:
-        s = self.samples[i]
-        image = self.transform(s.image) if self.transform else s.image
-        return Sample(image, s.label, s.key)
 
 
 def test_tiny_recognizer_overfits_to_full_accuracy(tmp_path):
@@ -72,9 +38,9 @@ def test_tiny_recognizer_overfits_to_full_accuracy(tmp_path):
         eval_every=75,
         trackers=[],
     )
-    eval_fn = make_eval_fn({"words": _Words()}, "parseq36")
+    eval_fn = make_eval_fn({"words": Words()}, "parseq36")
     trainer = Trainer(
-        model, _Words(StrTransform((32, 128))), config, tmp_path, collate_samples, eval_fn
+        model, Words(StrTransform((32, 128))), config, tmp_path, collate_samples, eval_fn
     )
     state = trainer.fit()
     assert state.best_metric == 100.0

@@ -12,15 +12,6 @@ from ocrkit.train import checkpoint as ckpt
 from ocrkit.train.ema import ModelEma
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the test machine is shared, and these models are tiny."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _config(**kw) -> TrainConfig:
     base = dict(seed=1, max_steps=6, batch_size=8, lr=1e-2, log_every=2, save_every=0, trackers=[])
     return TrainConfig(**{**base, **kw})
