@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import pytest
 import torch
-from word_fixtures import WORDS, Words, word_image
+from word_fixtures import WORDS, Words, train_on_words, word_image
 
 from ocrkit.config import load_config
 
@@ -25,31 +25,9 @@ TINY_MODEL = {
 
 
 def test_overfits_through_the_trainer_and_reloads(tmp_path: Path) -> None:
-    from ocrkit.data import StrTransform, collate_samples
     from ocrkit.models import Recognizer
-    from ocrkit.train import TrainConfig, Trainer
-    from ocrkit.train.tasks import make_eval_fn
 
-    torch.manual_seed(0)
-    model = Recognizer.from_config(TINY_MODEL)
-    config = TrainConfig(
-        seed=0,
-        max_steps=150,
-        batch_size=4,
-        lr=1e-2,
-        weight_decay=0.0,
-        warmup_steps=5,
-        schedule="cosine",
-        log_every=50,
-        save_every=0,
-        eval_every=50,
-        trackers=[],
-    )
-    eval_fn = make_eval_fn({"words": Words()}, "parseq36")
-    trainer = Trainer(
-        model, Words(StrTransform((32, 128))), config, tmp_path, collate_samples, eval_fn
-    )
-    state = trainer.fit()
+    state = train_on_words(TINY_MODEL, tmp_path, lr=1e-2, warmup_steps=5, eval_every=50)
     assert state.best_metric == 100.0  # read with the default low-confidence sampler, 3 steps
     best = Recognizer.from_pretrained(tmp_path / "best")
     images = [s.image for s in Words().samples]

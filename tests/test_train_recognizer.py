@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import cv2
 import pytest
-import torch
 import yaml
-from word_fixtures import WORDS, Words, word_image
+from word_fixtures import WORDS, train_on_words, word_image
 
 TINY_MODEL = {
     "backbone": {"name": "vit_tiny", "embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8},
@@ -18,31 +17,9 @@ TINY_MODEL = {
 
 
 def test_tiny_recognizer_overfits_to_full_accuracy(tmp_path):
-    from ocrkit.data import StrTransform, collate_samples
     from ocrkit.models import Recognizer
-    from ocrkit.train import TrainConfig, Trainer
-    from ocrkit.train.tasks import make_eval_fn
 
-    torch.manual_seed(0)
-    model = Recognizer.from_config(TINY_MODEL)
-    config = TrainConfig(
-        seed=0,
-        max_steps=150,
-        batch_size=4,
-        lr=3e-3,
-        weight_decay=0.0,
-        warmup_steps=10,
-        schedule="cosine",
-        log_every=50,
-        save_every=0,
-        eval_every=75,
-        trackers=[],
-    )
-    eval_fn = make_eval_fn({"words": Words()}, "parseq36")
-    trainer = Trainer(
-        model, Words(StrTransform((32, 128))), config, tmp_path, collate_samples, eval_fn
-    )
-    state = trainer.fit()
+    state = train_on_words(TINY_MODEL, tmp_path, lr=3e-3, warmup_steps=10, eval_every=75)
     assert state.best_metric == 100.0
     predictions = Recognizer.from_pretrained(tmp_path / "final").predict(
         [word_image(w) for w in WORDS]

@@ -31,3 +31,31 @@ class Words:
         s = self.samples[i]
         image = self.transform(s.image) if self.transform else s.image
         return Sample(image, s.label, s.key)
+
+
+def train_on_words(model_config: dict, output, **train_options):
+    """Train ``Recognizer.from_config(model_config)`` on :data:`WORDS` through the real trainer.
+
+    Evaluates on the same words (parseq36) so ``state.best_metric`` is the word accuracy; the
+    ``train_options`` override the TrainConfig defaults used here (150 steps, batch 4, cosine).
+    """
+    import torch
+
+    from ocrkit.data import StrTransform, collate_samples
+    from ocrkit.models import Recognizer
+    from ocrkit.train import TrainConfig, Trainer
+    from ocrkit.train.tasks import make_eval_fn
+
+    torch.manual_seed(0)
+    options = dict(
+        seed=0, max_steps=150, batch_size=4, weight_decay=0.0, schedule="cosine",
+        log_every=50, save_every=0, trackers=[],
+    )  # fmt: skip
+    options.update(train_options)
+    model = Recognizer.from_config(model_config)
+    eval_fn = make_eval_fn({"words": Words()}, "parseq36")
+    trainer = Trainer(
+        model, Words(StrTransform((32, 128))), TrainConfig(**options), output, collate_samples,
+        eval_fn,
+    )  # fmt: skip
+    return trainer.fit()
