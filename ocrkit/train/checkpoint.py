@@ -192,3 +192,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_model_folder(model: nn.Module, directory: Path) -> None:
+    """``model.save_pretrained(directory)`` when defined, else ``model.safetensors``."""
+    saver = getattr(model, "save_pretrained", None)
+    if callable(saver):
+        saver(directory)
+    else:
+        save_weights(model, directory / "model.safetensors")

@@ -79,15 +79,6 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def save_model_folder(model: nn.Module, directory: Path) -> None:
-    """``model.save_pretrained(directory)`` when defined, else ``model.safetensors``."""
-    saver = getattr(model, "save_pretrained", None)
-    if callable(saver):
-        saver(directory)
-    else:
-        ckpt.save_weights(model, directory / "model.safetensors")
-
-
 class Trainer:
     """Trains ``model`` on ``train_dataset``; see the module docstring for the model protocol.
 
@@ -232,7 +223,7 @@ class Trainer:
         model = self.ema.module if self.ema is not None else self.model
 
         def write(tmp: Path) -> None:
-            save_model_folder(model, tmp)
+            ckpt.save_model_folder(model, tmp)
             ckpt.write_json(
                 tmp / ckpt.STATE_FILE, {**self._state_dict(), "metrics": dict(metrics or {})}
             )
