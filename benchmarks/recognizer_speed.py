@@ -13,33 +13,12 @@ uncached time / cached time (higher = the cache saves more). Encoder-only time i
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 from ocrkit.models import Recognizer
 from ocrkit.utils.hardware import describe_hardware
-
-
-def timed(fn: Callable[[], object], repeats: int, device: str, warmup: bool = True) -> float:
-    """Median seconds of ``fn`` over ``repeats`` runs (after one warm-up run if ``warmup``)."""
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize(device)
-
-    if warmup:
-        fn()
-        sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from ocrkit.utils.timing import timed
 
 
 @torch.inference_mode()

@@ -175,9 +175,11 @@ def test_pickles_are_refused_unless_trusted(tmp_path: Path) -> None:
     assert model.load_encoder_weights(path, trust_pickle=True)["loaded"] > 0
 
 
-def test_load_recognizer_without_a_model_says_how() -> None:
+def test_missing_embedded_model_says_how(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ocrkit
+    from ocrkit.models import default
 
+    monkeypatch.setattr(default.resources, "files", lambda package: tmp_path)
     with pytest.raises(FileNotFoundError, match="--model"):
         ocrkit.load_recognizer()
 

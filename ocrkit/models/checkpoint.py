@@ -27,6 +27,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "img_size": [32, 128],
     "mean": 0.5,
     "std": 0.5,
+    "aux_ctc": None,  # {"weight": w, "upsample": 2}: CTC on the encoder while training (ctc.py)
 }
 # Backbone kwargs that point at initial weights: once weights live in model.safetensors they must
 # not be read again when the folder is loaded.

@@ -57,3 +57,22 @@ def make_transform(
 def stack_batch(images: Sequence[Any], transform: Callable[[np.ndarray], Any]) -> torch.Tensor:
     """Transform RGB arrays and stack them into ``[B, 3, H, W]``."""
     return torch.stack([torch.as_tensor(transform(img)) for img in images])
+
+
+def recognize_in_batches(
+    predict: Callable[..., list[Any]],
+    inputs: ImageInput | Sequence[ImageInput],
+    batch_size: int,
+    **generate_kwargs: Any,
+) -> list[Any]:
+    """Load paths/PIL/arrays one batch at a time and hand each batch to ``predict``.
+
+    Shared by the PyTorch and ONNX recognizers, so only ``batch_size`` images are decoded in
+    memory at once.
+    """
+    items = as_image_list(inputs)
+    predictions: list[Any] = []
+    for start in range(0, len(items), batch_size):
+        arrays = [to_rgb_array(item) for item in items[start : start + batch_size]]
+        predictions.extend(predict(arrays, batch_size=batch_size, **generate_kwargs))
+    return predictions

@@ -18,13 +18,13 @@ from torch import nn
 
 from ocrkit.models import checkpoint
 from ocrkit.models.backbones import TextViT, build_backbone
+from ocrkit.models.ctc import CTCAuxHead
 from ocrkit.models.decoders import DECODERS
 from ocrkit.models.preprocess import (
     ImageInput,
-    as_image_list,
     make_transform,
+    recognize_in_batches,
     stack_batch,
-    to_rgb_array,
 )
 from ocrkit.models.weights import load_state_dict, select_prefix
 from ocrkit.text.charset import Charset
@@ -48,6 +48,7 @@ class Recognizer(nn.Module):
         mean: float = 0.5,
         std: float = 0.5,
         config: Mapping[str, Any] | None = None,
+        aux_ctc: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -57,6 +58,13 @@ class Recognizer(nn.Module):
         self.mean, self.std = mean, std
         self.transform = make_transform(self.img_size, mean, std)
         self.config = dict(config or {})
+        self.ctc_weight = float((aux_ctc or {}).get("weight", 0.0))
+        self.ctc_head: CTCAuxHead | None = None
+        if self.ctc_weight > 0:
+            if not hasattr(backbone, "grid_size"):
+                raise ValueError("aux_ctc needs a backbone with a token grid (vit_*, svtrv2_*)")
+            upsample = int(aux_ctc.get("upsample", 2))
+            self.ctc_head = CTCAuxHead(backbone.num_features, tokenizer.num_classes, upsample)
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
@@ -80,6 +88,7 @@ class Recognizer(nn.Module):
             mean=config["mean"],
             std=config["std"],
             config=config,
+            aux_ctc=config.get("aux_ctc"),
         )
 
     @classmethod
@@ -160,7 +169,14 @@ class Recognizer(nn.Module):
         """
         images = batch["images"].to(self.device, non_blocking=True)
         targets = self.tokenizer.encode(batch["labels"], device=images.device)
-        loss, logs = self.decoder.loss(self.backbone(images), targets)
+        memory = self.backbone(images)
+        loss, logs = self.decoder.loss(memory, targets)
+        if self.ctc_head is not None:
+            patches = memory[:, 1:] if self.backbone.has_cls else memory
+            grid = self.backbone.grid_size(images.shape[-2], images.shape[-1])
+            ctc = self.ctc_head.loss(patches, grid, targets[:, 1:], self.tokenizer.EOS)
+            logs = {**logs, "ctc": ctc.detach(), "decoder_loss": loss.detach()}
+            loss = loss + self.ctc_weight * ctc
         return {"loss": loss, **logs}
 
     # ---- inference ------------------------------------------------------------------------
@@ -195,12 +211,7 @@ class Recognizer(nn.Module):
         """
         if device is not None:
             self.to(device)
-        items = as_image_list(inputs)
-        predictions: list[Prediction] = []
-        for start in range(0, len(items), batch_size):  # decode images one batch at a time
-            arrays = [to_rgb_array(item) for item in items[start : start + batch_size]]
-            predictions.extend(self.predict(arrays, batch_size=batch_size, **generate_kwargs))
-        return predictions
+        return recognize_in_batches(self.predict, inputs, batch_size, **generate_kwargs)
 
 
 @contextmanager
@@ -232,10 +243,10 @@ def _fit_pos_embed(vit: TextViT, pos: torch.Tensor) -> torch.Tensor:
 def load_recognizer(
     path: str | Path | None = None, device: str | torch.device | None = None
 ) -> Recognizer:
-    """``Recognizer.from_pretrained(path)``; ``None`` will mean the embedded default model."""
+    """``Recognizer.from_pretrained(path)``; with no path, the English model embedded in ocrkit
+    (``ocrkit/assets/models/default``, see its ``MODEL_CARD.md``)."""
     if path is None:
-        raise FileNotFoundError(
-            "no default recognizer is embedded in ocrkit yet; pass a model folder written by "
-            "Recognizer.save_pretrained / 'ocrkit train' (--model DIR on the command line)"
-        )
+        from ocrkit.models.default import default_model_dir
+
+        path = default_model_dir()
     return Recognizer.from_pretrained(path, device=device)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from ocrkit.cli import CliError, add_decode_option, decode_options
 
 DESCRIPTION = """\
-Evaluate a recognizer (--model) or a predictions file (--predictions) on one or more sets.
+Evaluate a recognizer (--model, or --onnx for an exported one) or a predictions file (--predictions) on one or more sets.
 Prints samples, word accuracy, 1-NED and mean confidence per set and combined (sample-weighted),
 and names the label protocol that produced the numbers.
 
@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="recognizer folder (save_pretrained layout)")
+    source.add_argument("--onnx", help="ONNX folder from 'ocrkit export onnx' (onnxruntime)")
     source.add_argument("--predictions", type=Path, help="TSV of image_path<TAB>prediction")
     parser.add_argument(
         "--data", nargs="+", required=True, help="evaluation sets (folder, LMDB, hf:NAME, ...)"
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {"max_length": args.max_length} if args.max_length is not None else {}
     protocol = get_protocol(args.protocol, **overrides)
-    if args.shrink is not None and args.model is None:
+    if args.shrink is not None and args.predictions is not None:
         raise CliError("--shrink perturbs images, so it needs --model (not --predictions)")
 
     datasets = {}
@@ -103,10 +104,11 @@ def run(args: argparse.Namespace) -> int:
         per_set = _predictions_per_set(predictions, datasets, dict(zip(datasets, args.data)))
         report = evaluate_predictions(per_set, datasets, protocol, source=str(args.predictions))
     else:
-        from ocrkit import load_recognizer
+        from ocrkit.cli.commands.export import load_model
 
-        model = with_decode_options(load_recognizer(args.model, device=args.device), args.decode)
-        report = evaluate(model, datasets, protocol, args.batch_size, source=str(args.model))
+        model = with_decode_options(load_model(args.model, args.onnx, args.device), args.decode)
+        source = str(args.model or args.onnx)
+        report = evaluate(model, datasets, protocol, args.batch_size, source=source)
         if args.shrink is not None:
             scale = args.shrink
             shrunk = PerturbedPredictor(model, lambda im: shrink_pad(im, scale))

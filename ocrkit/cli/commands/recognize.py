@@ -18,8 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: ocrkit recognize --model runs/str/best word1.png word2.jpg",
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--model", metavar="DIR", help="recognizer folder (default: the embedded model)"
+    )
+    source.add_argument(
+        "--onnx", metavar="DIR", help="ONNX folder from 'ocrkit export onnx' (onnxruntime)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch (64)")
@@ -29,11 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ocrkit.models import load_recognizer
+    from ocrkit.cli.commands.export import load_model
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
-    model = load_recognizer(args.model, device=args.device)
+    model = load_model(args.model, args.onnx, args.device)
     options = decode_options(args.decode, model)
     predictions = model.recognize(args.images, batch_size=args.batch_size, **options)
     for path, pred in zip(args.images, predictions):

@@ -37,6 +37,7 @@ class TextViT(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         pos_embed: str = "learned",
+        stem: str = "patch",
         drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
@@ -51,13 +52,18 @@ class TextViT(nn.Module):
         self.pos_embed_type = pos_embed
         self.base_grid = self.grid_size(*self.img_size)
 
-        self.patch_embed = PatchEmbed(
-            img_size=self.img_size,
-            patch_size=patch_size,
-            in_chans=in_chans,
-            embed_dim=embed_dim,
-            strict_img_size=False,
-        )
+        if stem == "patch":
+            self.patch_embed = PatchEmbed(
+                img_size=self.img_size,
+                patch_size=patch_size,
+                in_chans=in_chans,
+                embed_dim=embed_dim,
+                strict_img_size=False,
+            )
+        elif stem == "conv":
+            self.patch_embed = ConvStem(patch_size, in_chans, embed_dim)
+        else:
+            raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}")
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         num_pos = 1 + self.base_grid[0] * self.base_grid[1]
         if pos_embed == "learned":
@@ -151,6 +157,33 @@ class TextViT(nn.Module):
         """Attention probabilities of the last block ``[B, heads, 1 + K, 1 + K]``."""
         x = self.blocks[:-1](self.embed(x, ids_keep))
         return attention_probs(self.blocks[-1], x)
+
+
+class ConvStem(nn.Module):
+    """Patchify by stride-2 3x3 Conv-BN-GELU layers, then a 1x1 projection: ``[B, N, C]``.
+
+    "Early convolutions help transformers see better" (Xiao et al., NeurIPS 2021): replacing the
+    single patchify convolution by a few small convolutions makes a ViT far easier to optimize
+    from scratch on little data. Token ``i`` still covers patch ``i`` of the grid (receptive
+    fields overlap neighbouring patches, so with masked modeling use the plain ``patch`` stem).
+    """
+
+    def __init__(self, patch_size: int, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        levels = patch_size.bit_length() - 1
+        if patch_size < 2 or 2**levels != patch_size:
+            raise ValueError(f"the conv stem needs a power-of-two patch size, got {patch_size}")
+        layers: list[nn.Module] = []
+        width = in_chans
+        for i in range(levels):
+            out = max(16, embed_dim // 2 ** (levels - 1 - i))
+            layers += [nn.Conv2d(width, out, 3, 2, 1, bias=False), nn.BatchNorm2d(out), nn.GELU()]
+            width = out
+        layers.append(nn.Conv2d(width, embed_dim, 1))
+        self.proj = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
 
 
 def attention_probs(block: Block, x: torch.Tensor) -> torch.Tensor:

@@ -10,15 +10,20 @@ emitted EOS.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import nn
 
+from ocrkit.models.backbones.pos_embed import sincos_1d
 from ocrkit.models.decoders.layers import Cache, DecoderLayer
 from ocrkit.models.weight_init import init_transformer_weights
 from ocrkit.text.tokenizer import Tokenizer
+
+Network = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A decoder network forward: ``(memory [B, S, C], tokens [B, T]) -> logits [B, T, K]``."""
 
 
 class ARDecoder(nn.Module):
@@ -35,6 +40,7 @@ class ARDecoder(nn.Module):
         dropout: float = 0.1,
         max_length: int | None = None,
         label_smoothing: float = 0.0,
+        positions: str = "sincos+learned",
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
@@ -46,6 +52,14 @@ class ARDecoder(nn.Module):
         )
         self.token_embed = nn.Embedding(tokenizer.vocab_size, embed_dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, self.max_length + 1, embed_dim))
+        if positions not in ("learned", "sincos+learned"):
+            raise ValueError(f"positions must be 'learned' or 'sincos+learned', got {positions!r}")
+        # Fixed sinusoids give every step a position code as strong as its (sqrt(d)-scaled)
+        # token embedding from the first step; learned tables start 10x weaker (std 0.02).
+        table = sincos_1d(embed_dim, torch.arange(self.max_length + 1)).float()[None]
+        self.register_buffer(
+            "pos_sincos", table * float(positions == "sincos+learned"), persistent=False
+        )
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
             DecoderLayer(embed_dim, num_heads, mlp_ratio, dropout) for _ in range(depth)
@@ -58,12 +72,21 @@ class ARDecoder(nn.Module):
     def embed(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Token embeddings (scaled by sqrt(width), as in PARSeq) plus learned positions."""
         x = self.token_embed(tokens) * math.sqrt(self.embed_dim)
-        return self.dropout(x + self.pos_embed[:, start : start + tokens.shape[1]])
+        end = start + tokens.shape[1]
+        return self.dropout(x + self.pos_embed[:, start:end] + self.pos_sincos[:, start:end])
 
     def run(self, x: torch.Tensor, memory: torch.Tensor, caches: list[Cache] | None = None):
         for i, layer in enumerate(self.layers):
             x = layer(x, memory, caches[i] if caches is not None else None)
         return self.head(self.norm(x))
+
+    def token_logits(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The network forward on a whole prefix (causal, no cache): encoder tokens
+        ``memory [B, S, C]`` and ids ``tokens [B, T]`` (BOS first) -> logits ``[B, T, K]``.
+
+        This is what the uncached greedy loop calls each step and what ONNX export traces.
+        """
+        return self.run(self.embed(tokens), self.memory_proj(memory))
 
     def forward_train(self, memory: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: ``targets`` = ``tokenizer.encode(labels)`` (BOS first) ``[B, L]``.
@@ -73,7 +96,7 @@ class ARDecoder(nn.Module):
         inputs = targets[:, :-1]
         if inputs.shape[1] > self.max_length + 1:
             raise ValueError(f"targets longer than max_length + 2 = {self.max_length + 2}")
-        return self.run(self.embed(inputs), self.memory_proj(memory))
+        return self.token_logits(memory, inputs)
 
     def loss(
         self, memory: torch.Tensor, targets: torch.Tensor
@@ -103,25 +126,31 @@ class ARDecoder(nn.Module):
         max_length: int | None = None,
         use_cache: bool = True,
         stop_at_eos: bool = True,
+        network: Network | None = None,
     ) -> torch.Tensor:
         """Greedy decoding: probabilities ``[B, T, num_classes]``, ``T <= max_length + 1``.
 
         Stops early once every sequence has produced EOS (unless ``stop_at_eos=False``, which
         forces the worst case). With ``use_cache`` each step runs one new token through the
-        layers; without it the whole prefix is recomputed every step.
+        layers; without it the whole prefix is recomputed every step by ``network`` (default
+        :meth:`token_logits`; another callable of that signature, e.g. an ONNX session, runs
+        this same loop and implies no cache).
         """
         max_length = min(max_length or self.max_length, self.max_length)
-        memory = self.memory_proj(memory)
         b = memory.shape[0]
         tokens = torch.full((b, 1), self.tokenizer.BOS, dtype=torch.long, device=memory.device)
-        caches: list[Cache] | None = [{} for _ in self.layers] if use_cache else None
+        caches: list[Cache] | None = None
+        if use_cache and network is None:
+            caches = [{} for _ in self.layers]
+            projected = self.memory_proj(memory)
+        network = network or self.token_logits
         ended = torch.zeros(b, dtype=torch.bool, device=memory.device)
         probs = []
         for t in range(max_length + 1):
             if caches is not None:
-                logits = self.run(self.embed(tokens[:, -1:], start=t), memory, caches)
+                logits = self.run(self.embed(tokens[:, -1:], start=t), projected, caches)
             else:
-                logits = self.run(self.embed(tokens), memory)
+                logits = network(memory, tokens)
             p = logits[:, -1].float().softmax(-1)
             probs.append(p)
             nxt = p.argmax(-1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,8 @@ from ocrkit.models.weight_init import init_transformer_weights
 from ocrkit.text.tokenizer import Tokenizer
 
 KV = tuple[torch.Tensor, torch.Tensor]
+Network = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A decoder network forward: ``(memory [B, S, C], tokens [B, T]) -> logits [B, T, K]``."""
 
 
 class MDiffLayer(nn.Module):
@@ -150,6 +152,15 @@ class MDiffDecoder(nn.Module):
             x = layer(x, layer_kv, group)
         return self.head(x)
 
+    def token_logits(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The network forward (the denoiser) on a whole sequence: encoder tokens
+        ``memory [B, S, C]`` and ids ``tokens [B, max_length + 1]`` -> logits ``[B, T, K]``.
+
+        What every sampler pass computes (:meth:`sample` keeps the image keys/values between
+        passes) and what ONNX export traces.
+        """
+        return self.logits(tokens, self.memory_kv(memory))
+
     # ---- training --------------------------------------------------------------------------
     def labels_from_targets(self, targets: torch.Tensor) -> torch.Tensor:
         """``tokenizer.encode(labels)`` with or without BOS -> ``[B, max_length + 1]``."""
@@ -243,10 +254,15 @@ class MDiffDecoder(nn.Module):
         steps: int | None = None,
         revise: int | None = None,
         seed: int | None = None,
+        network: Network | None = None,
         **options: Any,
     ) -> Sampled:
         """Decode image tokens ``memory [B, S, C]`` with a sampler; returns probabilities
-        ``[B, max_length + 1, num_classes]`` and the number of decoder passes."""
+        ``[B, max_length + 1, num_classes]`` and the number of decoder passes.
+
+        ``network`` replaces the decoder's own forward (:meth:`token_logits`) in every pass of
+        the sampler and the revise pass, e.g. by an ONNX session; the loop stays the same.
+        """
         d = self.defaults
         name = sampler or d["sampler"]
         fn = SAMPLERS.get(name)
@@ -262,10 +278,11 @@ class MDiffDecoder(nn.Module):
             raise ValueError(f"mdiff: steps must be >= 1, got {steps}")
         common = {"steps": steps, "generator": generator}
         kwargs = {k: v for k, v in common.items() if k in params}
-        kv = self.memory_kv(memory)
+        kv = self.memory_kv(memory) if network is None else []  # once, shared by every pass
 
         def denoise(tokens: torch.Tensor) -> torch.Tensor:
-            return self.logits(tokens, kv).float().softmax(-1)
+            logits = self.logits(tokens, kv) if network is None else network(memory, tokens)
+            return logits.float().softmax(-1)
 
         start = torch.full(
             (memory.shape[0], self.length),

@@ -1,0 +1,480 @@
+"""The benchmark report: accuracy and CPU speed of ocrkit models and an external recognizer.
+
+    python benchmarks/report.py --models vit-tiny=runs/str/vit_tiny_ar_cpu/best \\
+        'mdiff-1pass=runs/x/final@sampler=parallel,steps=1' \\
+        --data iiit5k=../shared/data/str/iiit5k_test svt=../shared/data/str/svt_test \\
+        [--threads 2] [--repeats 10] [--limit N] [--no-onnx] [--no-external] \\
+        [--output docs/benchmarks.md] [--json docs/benchmarks.json] [--plot PATH]
+
+A model row is ``NAME=DIR`` or ``NAME=DIR@key=val,key=val`` (decode options passed to
+``predict``, parsed like ``ocrkit eval --decode``); ``default`` is the embedded default model.
+Every row is measured with PyTorch and, exported to a temporary folder, with ONNX Runtime; the
+external RapidOCR row (PP-OCRv4 rec) is measured in the same run. Predictions are made once per
+row and backend and scored under both protocols. Writes Markdown, a JSON of every number and a
+PNG plot of accuracy against throughput; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import itertools
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ocrkit.cli import CliError, decode_options
+from ocrkit.types import Prediction
+from ocrkit.utils.hardware import describe_hardware
+from ocrkit.utils.timing import timed
+
+PROTOCOLS = ("parseq36", "cased62")
+BATCH = 64
+PredictFn = Callable[[Sequence[np.ndarray]], list[Prediction]]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class RowSpec:
+    """One ``--models`` entry: a name, a model folder (None: the default model), decode options."""
+
+    name: str
+    path: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    items: list[str] = field(default_factory=list)  # the KEY=VALUE strings, as given
+
+
+def parse_row(spec: str) -> RowSpec:
+    """``NAME=DIR``, ``NAME=DIR@k=v,k=v``, ``default`` or ``DIR`` -> :class:`RowSpec`."""
+    head, _, opts = spec.partition("@")
+    name, eq, path = head.partition("=")
+    if not eq:
+        name, path = (head, "default") if head == "default" else (Path(head).name, head)
+    if not name.strip() or not path.strip():
+        raise CliError(f"model row {spec!r} is not NAME=DIR[@key=val,...]")
+    items = [item for item in opts.split(",") if item.strip()] if opts else []
+    path = path.strip()
+    try:
+        options = decode_options(items)
+    except CliError as exc:
+        raise CliError(f"model row {spec!r}: {exc}") from None
+    return RowSpec(name.strip(), None if path == "default" else path, options, items)
+
+
+def parse_data(spec: str) -> tuple[str, str]:
+    """``NAME=PATH`` or ``PATH`` (named after its folder) -> ``(name, path)``."""
+    name, eq, path = spec.partition("=")
+    if not eq:
+        return Path(spec.rstrip("/")).name, spec
+    return name, path
+
+
+@dataclass
+class LabelView:
+    """The keys and labels of a set without the unreadable images, for ``evaluate_predictions``."""
+
+    keys: list[str]
+    labels: list[str | None]
+    dropped: Mapping[str, int]
+
+
+def predict_sets(predict: PredictFn, datasets: Mapping[str, Any]) -> tuple[dict, dict]:
+    """``({set: {key: (text, confidence)}}, {set: [keys of unreadable images]})``, in batches."""
+    from ocrkit.utils.progress import progress
+
+    predictions: dict[str, dict[str, tuple[str, float]]] = {}
+    unreadable: dict[str, list[str]] = {}
+    for name, dataset in datasets.items():
+        predictions[name], unreadable[name] = {}, []
+        keys = list(dataset.keys)  # the keys evaluate_predictions matches on
+        with progress(total=len(dataset), desc=name, unit="img") as bar:
+            for start in range(0, len(dataset), BATCH):
+                batch = [(keys[i], dataset[i]) for i in range(start, min(len(keys), start + BATCH))]
+                unreadable[name] += [k for k, s in batch if s is None]
+                kept = [(k, s) for k, s in batch if s is not None]
+                if kept:
+                    for (k, _), p in zip(kept, predict([s.image for _, s in kept])):
+                        predictions[name][k] = (p.text, float(p.confidence))
+                bar.update(len(batch))
+    return predictions, unreadable
+
+
+def score(
+    predictions: Mapping[str, Mapping[str, tuple[str, float]]],
+    datasets: Mapping[str, Any],
+    unreadable: Mapping[str, Sequence[str]] | None = None,
+    protocols: Sequence[str] = PROTOCOLS,
+) -> dict[str, dict]:
+    """``{protocol: EvalReport.to_dict()}``; unreadable images are skipped as ``evaluate`` does."""
+    from ocrkit.eval import evaluate_predictions
+
+    views = {}
+    for name, dataset in datasets.items():
+        bad = set((unreadable or {}).get(name, ()))
+        pairs = [(k, lab) for k, lab in zip(dataset.keys, dataset.labels) if k not in bad]
+        views[name] = LabelView(
+            [k for k, _ in pairs], [lab for _, lab in pairs], getattr(dataset, "dropped", {})
+        )
+    out = {}
+    for protocol in protocols:
+        report = evaluate_predictions(predictions, views, protocol)
+        for name in views:
+            report.skipped[name] = len((unreadable or {}).get(name, ()))
+        out[protocol] = report.to_dict()
+    return out
+
+
+def measure_speed(predict: PredictFn, images: Sequence[np.ndarray], repeats: int) -> dict:
+    """Median latency of one image at batch 1 (cycling over ``images``) and images/s at batch 64."""
+    cycle = itertools.cycle(images)
+    latency = timed(lambda: predict([next(cycle)]), repeats)
+    batch = list(images[:BATCH])
+    seconds = timed(lambda: predict(batch), repeats)
+    return {"latency_b1_s": latency, "throughput_b64": len(batch) / seconds, "batch": len(batch)}
+
+
+def run_backend(
+    name: str, backend: str, predict: PredictFn, datasets: Mapping[str, Any], images, repeats: int
+) -> dict:
+    """Accuracy (both protocols) and speed of one row on one backend."""
+    start = time.perf_counter()
+    predictions, unreadable = predict_sets(predict, datasets)
+    log(f"  {name} [{backend}]: predicted the sets in {time.perf_counter() - start:.1f} s")
+    accuracy = score(predictions, datasets, unreadable)
+    speed = measure_speed(predict, images, repeats)
+    log(
+        f"  {name} [{backend}]: parseq36 {accuracy['parseq36']['combined']['accuracy']:.2f}%, "
+        f"{speed['latency_b1_s'] * 1e3:.1f} ms/img at batch 1, "
+        f"{speed['throughput_b64']:.1f} img/s at batch {speed['batch']}"
+    )
+    return {"backend": backend, "accuracy": accuracy, "speed": speed, "error": None}
+
+
+INTRO = """# Benchmarks: accuracy and CPU speed
+
+Generated by `benchmarks/report.py` on {date}. The numbers are whatever this run measured on the
+machine below: nothing was picked, rounded or copied from a paper. The command that produced this
+page is at its end.
+
+## Accuracy
+
+Word accuracy (%) under the parseq36 and cased62 protocols and 1-NED (%) under parseq36, per set
+and combined (sample-weighted over the sets). A model with a case-insensitive charset (36) reads
+lowercase, so under cased62 it loses every word with a capital letter.
+"""
+
+METHOD = """
+## How the numbers were obtained
+
+- Date: {date}. Hardware: {hardware}; load average (1 min) when the run started: {load}.
+- Threads: `torch.set_num_threads({threads})`; ONNX Runtime (ocrkit's ONNX export and RapidOCR)
+  with intra-op threads = {threads}.
+- Versions: {versions}.
+{sets}
+- Predictions are made once per row and backend and scored under each protocol with
+  `ocrkit.eval.evaluate_predictions`; 1-NED is 1 - mean(edit distance / longer string).
+- Speed images: the first {unique} images of `{speed_set}` as RGB arrays (repeated to fill a
+  batch of {batch} if fewer), the same for every row. Latency: one image per `predict` call,
+  {repeats} calls after one warm-up, cycling over the images; the median in ms. Throughput:
+  {batch} images in one `predict` call, median of {repeats} calls after one warm-up; images/s.
+  Both include preprocessing and decoding to text. The AR decoder stops when every word in the
+  batch has ended, so word lengths matter.
+"""
+
+EXTERNAL = """- External row: RapidOCR (`rapidocr-onnxruntime`, PP-OCRv4 recognition model only, its
+  Chinese + English dictionary) on the same crops through
+  `ocrkit.external.rapidocr.RapidOCRRecognizer`; RapidOCR itself splits each call into chunks of
+  `rec_batch_num` (6) images sorted by width.
+"""
+
+
+def _cell(row: Mapping[str, Any], set_name: str, protocol: str, key: str = "accuracy") -> str:
+    acc = row["accuracy"][protocol]
+    entry = acc["combined"] if set_name == "combined" else acc["sets"][set_name]
+    return f"{entry[key]:.2f}"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> list[str]:
+    rule = "|" + "---|" * left + "---:|" * (len(head) - left)
+    return ["| " + " | ".join(head) + " |", rule] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> str:
+    """The report as Markdown from the JSON ``result`` (pure: no measurement, no I/O)."""
+    sets = [*result["datasets"], "combined"]
+    ok = [r for r in result["rows"] if not r.get("error")]
+    head = ["model", "backend", "decode", "charset"]
+    head += [f"{s} {col}" for s in sets for col in ("parseq36", "cased62", "1-NED")]
+    rows = []
+    for r in ok:
+        cells = [r["name"], r["backend"], r["decode"] or "-", r.get("charset") or "-"]
+        for s in sets:
+            cells += [_cell(r, s, "parseq36"), _cell(r, s, "cased62")]
+            cells.append(_cell(r, s, "parseq36", "ned"))
+        rows.append(cells)
+    lines = [INTRO.format(**result), *_table(head, rows, 4), "", "## CPU speed", ""]
+    head = ["model", "backend", "decode", "params (M)", "latency b1 (ms)"]
+    head.append(f"throughput b{BATCH} (img/s)")
+    rows = []
+    for r in ok:
+        params = f"{r['params_m']:.2f}" if r.get("params_m") is not None else "-"
+        sp = r["speed"]
+        rows.append([r["name"], r["backend"], r["decode"] or "-", params])
+        rows[-1] += [f"{sp['latency_b1_s'] * 1e3:.1f}", f"{sp['throughput_b64']:.1f}"]
+    lines += [f"CPU threads: {result['threads']}.", "", *_table(head, rows, 3)]
+    if plot_link:
+        lines += ["", f"![accuracy vs throughput]({plot_link})", ""]
+        lines.append(f"Combined parseq36 accuracy against images/s at batch {BATCH} (log scale).")
+    set_lines = []
+    for s, d in result["datasets"].items():
+        dropped = ", ".join(f"{n} {k}" for k, n in d["dropped"].items()) or "none"
+        limit = f" (the first {result['limit']}: `--limit`)" if result["limit"] else ""
+        set_lines.append(
+            f"- Set `{s}`: `{d['path']}`, {d['samples']} images evaluated{limit}; labels dropped "
+            f"on opening: {dropped}; per-protocol drops are in the JSON."
+        )
+    set_lines += [f"- Protocol {p}: {d}." for p, d in result["protocols"].items()]
+    si = result["speed_images"]
+    fields = {**result, "sets": "\n".join(set_lines), "load": result.get("load_average")}
+    fields |= {"unique": si["unique"], "speed_set": si["set"], "batch": si["batch"]}
+    fields["versions"] = ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v)
+    lines.append(METHOD.format(**fields).rstrip())
+    if any(r["backend"] == "external" for r in ok):
+        lines.append(EXTERNAL.rstrip())
+    lines += [
+        f"- Not measured: {r['name']} [{r['backend']}]: {r['error']}"
+        for r in result["rows"]
+        if r.get("error")
+    ]
+    lines += [f"- Note: {n}" for n in result.get("notes", [])]
+    lines += ["", "Command:", "", "```", result["command"], "```", ""]
+    return "\n".join(lines)
+
+
+def plot(result: Mapping[str, Any], path: str | Path) -> None:
+    """Accuracy (combined parseq36) against throughput at batch 64, log x, one point per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ocrkit.utils.io import atomic_path
+
+    markers = {"pytorch": "o", "onnx": "s", "external": "^"}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors: dict[str, str] = {}  # one colour per model, one marker per backend
+    for r in (r for r in result["rows"] if not r.get("error")):
+        x = r["speed"]["throughput_b64"]
+        y = r["accuracy"]["parseq36"]["combined"]["accuracy"]
+        color = colors.setdefault(r["name"], f"C{len(colors) % 10}")
+        ax.scatter([x], [y], marker=markers.get(r["backend"], "o"), s=50, color=color)
+        label = f"{r['name']} ({r['backend']})"
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.margins(0.15)
+    ax.set_xlabel(f"throughput, images/s at batch {BATCH} ({result['threads']} CPU threads)")
+    ax.set_ylabel("word accuracy, parseq36, combined (%)")
+    ax.set_title(f"Accuracy vs CPU throughput ({', '.join(result['datasets'])})")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def load_sets(specs: Sequence[str], limit: int | None) -> tuple[dict, dict, list]:
+    """``(datasets to evaluate, their JSON description, speed images)``."""
+    from ocrkit.data import SubsetStrDataset, open_dataset
+
+    datasets, info, images = {}, {}, []
+    for spec in specs:
+        name, path = parse_data(spec)
+        full = open_dataset(path)
+        datasets[name] = SubsetStrDataset(full, range(min(limit, len(full)))) if limit else full
+        info[name] = {"path": path, "samples": len(datasets[name]), "dropped": dict(full.dropped)}
+        if not images:  # the first set gives the speed images, whatever --limit says
+            samples = (full[i] for i in range(min(BATCH, len(full))))
+            images = [s.image for s in samples if s is not None]
+    if not images:
+        raise CliError(f"no readable image in {specs[0]} for the speed measurement")
+    return datasets, info, images
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def collect(args: argparse.Namespace, command: str) -> dict:
+    """Measure every row on every backend; the result is the report's JSON."""
+    from ocrkit.models import load_recognizer
+    from ocrkit.text.protocols import get_protocol
+
+    torch.set_num_threads(args.threads)
+    specs = [parse_row(spec) for spec in args.models]
+    models = []
+    for spec in specs:  # a bad row or a misspelt decode option fails before any measurement
+        try:
+            models.append(load_recognizer(spec.path))
+            decode_options(spec.items, models[-1])
+        except (CliError, FileNotFoundError) as exc:
+            raise CliError(f"model row {spec.name!r}: {exc}") from None
+    datasets, info, images = load_sets(args.data, args.limit)
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    versions |= {d: _version(d) for d in ("ocrkit", "onnxruntime", "rapidocr-onnxruntime")}
+    result: dict[str, Any] = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": command,
+        "hardware": describe_hardware(),
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "limit": args.limit,
+        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "versions": versions,
+        "datasets": info,
+        "protocols": {p: get_protocol(p).describe() for p in PROTOCOLS},
+        "speed_images": {"set": next(iter(datasets)), "unique": len(images), "batch": BATCH},
+        "rows": [],
+        "notes": [],
+    }
+    images = list(itertools.islice(itertools.cycle(images), BATCH))  # always a full batch
+    onnx_export = None
+    if not args.no_onnx:
+        try:
+            import ocrkit.export.onnx as onnx_export
+        except ImportError as exc:
+            result["notes"].append(f"ONNX rows skipped: ocrkit.export.onnx not importable ({exc})")
+            log(f"warning: {result['notes'][-1]}")
+    for spec, model in zip(specs, models):
+        log(f"{spec.name}: {spec.path or 'the default model'}")
+        common = {
+            "name": spec.name,
+            "model": spec.path or "default",
+            "decode": ", ".join(spec.items),
+            "options": spec.options,
+            "charset": model.charset.name,
+            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        }
+
+        def torch_predict(ims, model=model, opts=spec.options):
+            return model.predict(ims, batch_size=BATCH, **opts)
+
+        row = run_backend(spec.name, "pytorch", torch_predict, datasets, images, args.repeats)
+        result["rows"].append({**common, **row})
+        if onnx_export is not None:
+            row = run_onnx(onnx_export, model, spec, datasets, images, args)
+            result["rows"].append({**common, **row})
+    if not args.no_external:
+        result["rows"].append(run_external(datasets, images, args))
+    return result
+
+
+def run_onnx(onnx_export: Any, model: Any, spec: RowSpec, datasets, images, args) -> dict:
+    """Export ``model`` to a temporary folder and measure it with ONNX Runtime."""
+    with tempfile.TemporaryDirectory(prefix="ocrkit-onnx-") as tmp:
+        try:
+            onnx_export.export_onnx(model, tmp)
+            session = onnx_export.OnnxRecognizer.from_pretrained(tmp, threads=args.threads)
+
+            def onnx_predict(ims, opts=spec.options):
+                return session.predict(ims, batch_size=BATCH, **opts)
+
+            return run_backend(spec.name, "onnx", onnx_predict, datasets, images, args.repeats)
+        except Exception as exc:  # an export or runtime failure must not lose the other rows
+            log(f"  {spec.name} [onnx]: failed: {type(exc).__name__}: {exc}")
+            return {"backend": "onnx", "error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_external(datasets, images, args) -> dict:
+    """The RapidOCR row; an error entry when it cannot be loaded."""
+    common = {"name": "rapidocr", "model": "ch_PP-OCRv4_rec_infer.onnx", "decode": ""}
+    common |= {"options": {}, "charset": "PP-OCRv4 ch+en", "params_m": None}
+    try:
+        from ocrkit.external.rapidocr import RapidOCRRecognizer
+
+        ext = RapidOCRRecognizer(threads=args.threads, batch_size=BATCH)
+    except ImportError as exc:
+        log(f"rapidocr: not measured: {exc}")
+        return {**common, "backend": "external", "error": str(exc)}
+    common["params_m"] = _onnx_params()
+    log("rapidocr: PP-OCRv4 rec")
+    row = run_backend("rapidocr", "external", ext.predict, datasets, images, args.repeats)
+    return {**common, **row}
+
+
+def _onnx_params() -> float | None:
+    """Millions of weights in RapidOCR's recognition model (initializers and constants)."""
+    try:
+        import onnx
+        import rapidocr_onnxruntime
+
+        path = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_rec_infer.onnx"
+        graph = onnx.load(str(path)).graph
+        tensors = list(graph.initializer)
+        tensors += [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute]
+        return sum(int(np.prod(t.dims)) for t in tensors if t.data_type == 1) / 1e6
+    except Exception:  # only a table cell
+        return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR[@k=v,...]")
+    parser.add_argument("--data", nargs="+", required=True, metavar="NAME=PATH")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement")
+    parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
+    parser.add_argument("--no-external", action="store_true", help="skip the RapidOCR row")
+    parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--json", type=Path, help="default: the output with .json")
+    parser.add_argument("--plot", type=Path, help="default: img/benchmarks_accuracy_speed.png")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.repeats < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--threads, --repeats and --limit must be at least 1")
+    json_path = args.json or args.output.with_suffix(".json")
+    plot_path = args.plot or args.output.parent / "img" / "benchmarks_accuracy_speed.png"
+    command = "python benchmarks/report.py " + shlex.join(argv)
+    try:
+        result = collect(args, command)
+    except (CliError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"report.py: error: {exc}", file=sys.stderr)
+        return 1
+    from ocrkit.utils.io import atomic_write_json, atomic_write_text
+
+    plot(result, plot_path)
+    link = os.path.relpath(plot_path, args.output.resolve().parent)
+    atomic_write_text(args.output, build_markdown(result, Path(link).as_posix()))
+    atomic_write_json(json_path, result)
+    log(f"wrote {args.output}, {json_path} and {plot_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""``ocrkit export onnx``: write a recognizer as ONNX graphs for onnxruntime serving."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ocrkit.cli import CliError
+
+ONNX_DESCRIPTION = """\
+Export a recognizer folder (config.json, model.safetensors, charset.json) to ONNX.
+
+Writes to --output:
+  encoder.onnx   normalized images [batch, 3, H, W] -> memory tokens [batch, S, C]
+  decoder.onnx   memory [batch, S, C] + token ids [batch, length] (int64) -> logits
+                 [batch, length, classes]: one pass of the decoder network on a whole sequence
+  config.json    the model config (preprocessing, charset, decoder and its sampling defaults)
+  charset.json   the character set
+  onnx.json      opset, graph inputs/outputs, versions, measured max abs differences to torch
+
+Decoding loops (AR greedy, MDiff samplers and revise) stay in Python and call decoder.onnx at
+each step, so every --decode option works as with the torch model. The AR graph has no key/value
+cache: each step recomputes the prefix.
+"""
+
+ONNX_EXAMPLES = """\
+examples:
+  ocrkit export onnx --model runs/str/best --output runs/str/best-onnx
+  ocrkit recognize --onnx runs/str/best-onnx word1.png word2.jpg
+  ocrkit eval --onnx runs/str/best-onnx --data data/str/iiit5k_test
+  python -c "from ocrkit.export import OnnxRecognizer; \\
+      print(OnnxRecognizer.from_pretrained('runs/str/best-onnx').recognize('word.png'))"
+
+needs: pip install 'ocrkit[onnx]' (onnx, onnxruntime; --dynamo also needs onnxscript)
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a recognizer (ONNX)",
+        description="Export a trained recognizer to another runtime.",
+    )
+    formats = parser.add_subparsers(dest="format", metavar="FORMAT")
+    onnx = formats.add_parser(
+        "onnx",
+        help="encoder.onnx + decoder.onnx for onnxruntime",
+        description=ONNX_DESCRIPTION,
+        epilog=ONNX_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    onnx.add_argument("--model", required=True, metavar="DIR", help="recognizer folder")
+    onnx.add_argument("--output", required=True, metavar="DIR", help="folder to write")
+    onnx.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    onnx.add_argument(
+        "--dynamo",
+        action="store_true",
+        help="use the torch.export-based exporter (opset >= 18, needs onnxscript)",
+    )
+    onnx.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="do not run the graphs once with onnxruntime to compare them with torch",
+    )
+    onnx.set_defaults(func=run_onnx)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def run_onnx(args: argparse.Namespace) -> int:
+    from ocrkit.export import export_onnx
+    from ocrkit.export.onnx import META_NAME
+
+    try:
+        directory = export_onnx(args.model, args.output, args.opset, args.dynamo, args.verify)
+    except ImportError as exc:
+        raise CliError(str(exc)) from None
+    meta = json.loads((directory / META_NAME).read_text(encoding="utf-8"))
+    diffs = meta.get("max_abs_diff")
+    checked = ", ".join(f"{k} {v:.2g}" for k, v in diffs.items()) if diffs else "not run"
+    print(f"wrote {directory} (opset {meta['opset']}; max abs difference to torch: {checked})")
+    return 0
+
+
+def load_model(model: str | None, onnx: str | None, device: str | None = None) -> Any:
+    """The predictor of ``--model DIR`` (torch) or ``--onnx DIR`` (onnxruntime; ``--device
+    cuda`` picks its CUDA provider) for ``ocrkit recognize`` and ``ocrkit eval``."""
+    if onnx is None:
+        from ocrkit.models import load_recognizer
+
+        return load_recognizer(model, device=device)
+    from ocrkit.export import OnnxRecognizer, providers_for
+
+    try:
+        return OnnxRecognizer.from_pretrained(onnx, providers=providers_for(device))
+    except ImportError as exc:
+        raise CliError(str(exc)) from None

@@ -1,0 +1,233 @@
+"""benchmarks/report.py: row parsing, scoring, the Markdown table and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+from word_fixtures import word_image
+
+from ocrkit.cli import CliError
+from ocrkit.text.metrics import normalized_edit_distance
+from ocrkit.types import Prediction, Sample
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "backbone": {"name": "vit_tiny", "depth": 1, "embed_dim": 32, "num_heads": 2, "patch_size": 8},
+    "decoder": {"name": "ar", "embed_dim": 32, "depth": 1, "num_heads": 2},
+    "charset": "36",
+}
+WORDS = ["cat", "Dog", "sun", "a1b2"]
+
+try:
+    import ocrkit.export.onnx  # noqa: F401
+
+    HAVE_ONNX = True
+except ImportError:
+    HAVE_ONNX = False
+
+
+@pytest.fixture(scope="module")
+def report():
+    name = "benchmarks_report"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(name, None)
+
+
+class FakeSet:
+    """Keys, labels and images in memory; ``None`` marks an unreadable image."""
+
+    def __init__(self, labels, unreadable=()):
+        self.keys = [f"{i}.png" for i in range(len(labels))]
+        self.labels = list(labels)
+        self.unreadable = set(unreadable)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        if i in self.unreadable:
+            return None
+        return Sample(word_image(self.labels[i]), self.labels[i], self.keys[i])
+
+
+def test_parse_row_and_data(report):
+    row = report.parse_row("mdiff-1pass=runs/x/final@sampler=parallel,steps=1")
+    assert (row.name, row.path, row.options) == (
+        "mdiff-1pass",
+        "runs/x/final",
+        {"sampler": "parallel", "steps": 1},
+    )
+    assert report.parse_row("ar=runs/a@use_cache=false,temperature=0.5").options == {
+        "use_cache": False,
+        "temperature": 0.5,
+    }
+    assert report.parse_row("default").path is None
+    assert report.parse_row("runs/str/best").name == "best"
+    with pytest.raises(CliError):
+        report.parse_row("x=runs/a@steps")
+    assert report.parse_data("svt=../d/svt_test") == ("svt", "../d/svt_test")
+    assert report.parse_data("../d/iiit5k_test/") == ("iiit5k_test", "../d/iiit5k_test/")
+
+
+def test_scoring_and_table_by_hand(report):
+    truth = {"cat": "cat", "Dog": "dog", "sun": "sun", "a1b2": "xx"}  # label -> prediction
+
+    def fake_predict(images):
+        # the word images are drawn from the labels; recover them by comparing pixels
+        out = []
+        for image in images:
+            label = next(w for w in WORDS if (word_image(w) == image).all())
+            out.append(Prediction(truth[label], 0.5))
+        return out
+
+    data = {"a": FakeSet(WORDS), "b": FakeSet(WORDS, unreadable={3})}
+    predictions, unreadable = report.predict_sets(fake_predict, data)
+    assert unreadable == {"a": [], "b": ["3.png"]}
+    assert predictions["a"]["1.png"] == ("dog", 0.5)
+    acc = report.score(predictions, data, unreadable)
+    a36, a62 = acc["parseq36"]["sets"]["a"], acc["cased62"]["sets"]["a"]
+    assert (a36["samples"], a36["correct"], a36["accuracy"]) == (4, 3, 75.0)
+    assert (a62["correct"], a62["accuracy"]) == (2, 50.0)  # "dog" != "Dog" with case
+    assert a36["ned"] == 75.0  # 1 - mean(0, 0, 0, 4/4)
+    b36 = acc["parseq36"]["sets"]["b"]
+    assert (b36["samples"], b36["correct"], b36["skipped_images"]) == (3, 3, 1)
+    combined = acc["parseq36"]["combined"]
+    assert (combined["samples"], combined["correct"]) == (7, 6)
+
+    row = {"name": "fake", "backend": "pytorch", "decode": "steps=1", "charset": "36"}
+    row |= {"params_m": 1.5, "accuracy": acc, "error": None}
+    row["speed"] = {"latency_b1_s": 0.0123, "throughput_b64": 456.78, "batch": 64}
+    failed = {"name": "fake", "backend": "onnx", "error": "RuntimeError: no"}
+    result = {
+        "date": "2025-01-01", "command": "python benchmarks/report.py --x", "hardware": "cpu",
+        "threads": 2, "repeats": 3, "limit": None, "load_average": 0.1,
+        "versions": {"torch": "9"}, "protocols": {"parseq36": "p36", "cased62": "c62"},
+        "datasets": {n: {"path": n, "samples": 4, "dropped": {}} for n in data},
+        "speed_images": {"set": "a", "unique": 4, "batch": 64},
+        "rows": [row, failed], "notes": ["hello"],
+    }  # fmt: skip
+    md = report.build_markdown(result, "img/plot.png")
+    assert "| model | backend | decode | charset | a parseq36 | a cased62 | a 1-NED |" in md
+    assert "combined parseq36 | combined cased62 | combined 1-NED |" in md
+    # a: 75 / 50 / 75; b: 100 / 66.67 / 100; combined 6/7, 4/7, 1 - 1/7
+    assert "| fake | pytorch | steps=1 | 36 | 75.00 | 50.00 | 75.00 | 100.00 | 66.67 |" in md
+    assert "| 85.71 | 57.14 | 85.71 |" in md
+    assert "| fake | pytorch | steps=1 | 1.50 | 12.3 | 456.8 |" in md
+    assert "![accuracy vs throughput](img/plot.png)" in md
+    assert "Not measured: fake [onnx]: RuntimeError: no" in md
+    assert "python benchmarks/report.py --x" in md and "Note: hello" in md
+
+
+def _write_set(folder: Path, words: list[str]) -> Path:
+    (folder / "images").mkdir(parents=True)
+    lines = []
+    for i, word in enumerate(words):
+        cv2.imwrite(str(folder / "images" / f"{i}.png"), word_image(word)[..., ::-1])
+        lines.append(f"images/{i}.png\t{word}")
+    (folder / "labels.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _tiny_model(path: Path) -> Path:
+    import torch
+
+    from ocrkit.models import Recognizer
+
+    torch.manual_seed(0)
+    Recognizer.from_config(TINY).save_pretrained(path)
+    return path
+
+
+def test_main_end_to_end(report, tmp_path):
+    from ocrkit.data import open_dataset
+    from ocrkit.models import Recognizer
+
+    model_dir = _tiny_model(tmp_path / "tiny")
+    one = _write_set(tmp_path / "one", WORDS)
+    two = _write_set(tmp_path / "two", ["Hello", "x9"])
+    out = tmp_path / "docs" / "benchmarks.md"
+    argv = ["--models", f"tiny={model_dir}", f"tiny-nocache={model_dir}@use_cache=false"]
+    argv += ["--data", f"one={one}", str(two), "--limit", "3", "--repeats", "1"]
+    argv += ["--threads", "1", "--no-external", "--output", str(out)]
+    argv += [] if HAVE_ONNX else ["--no-onnx"]
+    assert report.main(argv) == 0
+
+    md = out.read_text()
+    result = json.loads((tmp_path / "docs" / "benchmarks.json").read_text())
+    assert (tmp_path / "docs" / "img" / "benchmarks_accuracy_speed.png").stat().st_size > 0
+    assert "![accuracy vs throughput](img/benchmarks_accuracy_speed.png)" in md
+    assert "one parseq36 | one cased62 | one 1-NED | two parseq36" in md
+    assert "| model | backend | decode | params (M) | latency b1 (ms) |" in md
+    assert "| tiny | pytorch | - | 36 |" in md
+    assert "| tiny-nocache | pytorch | use_cache=false | 36 |" in md
+    assert result["command"] == "python benchmarks/report.py " + " ".join(argv)
+    assert result["datasets"]["one"]["samples"] == 3 and result["datasets"]["two"]["samples"] == 2
+    backends = ["pytorch", "onnx"] if HAVE_ONNX else ["pytorch"]
+    assert [(r["name"], r["backend"]) for r in result["rows"]] == [
+        (n, b) for n in ("tiny", "tiny-nocache") for b in backends
+    ]
+    assert all(r["error"] is None for r in result["rows"])
+
+    # hand check: the same model on the same images, scored here by hand
+    model = Recognizer.from_pretrained(model_dir)
+    pairs = []
+    for path in (one, two):
+        ds = open_dataset(path)
+        samples = [ds[i] for i in range(min(3, len(ds)))]
+        texts = [p.text for p in model.predict([s.image for s in samples])]
+        pairs += [(t, s.label.lower()) for t, s in zip(texts, samples)]
+    combined = result["rows"][0]["accuracy"]["parseq36"]["combined"]
+    assert combined["samples"] == 5
+    assert combined["correct"] == sum(t == label for t, label in pairs)
+    ned = 100 * (1 - sum(normalized_edit_distance(t, lab) for t, lab in pairs) / len(pairs))
+    assert combined["ned"] == pytest.approx(ned, abs=1e-3)
+    for r in result["rows"]:
+        assert r["speed"]["batch"] == 64 and r["speed"]["throughput_b64"] > 0
+        assert r["speed"]["latency_b1_s"] > 0
+
+
+def test_main_fails_fast(report, tmp_path, monkeypatch, capsys):
+    import ocrkit.models
+
+    data = _write_set(tmp_path / "one", WORDS[:1])
+    model_dir = _tiny_model(tmp_path / "tiny")
+    base = ["--data", str(data), "--no-external", "--no-onnx", "--output", str(tmp_path / "x.md")]
+    assert report.main(["--models", f"a={model_dir}@nonsense=1", *base]) == 1
+    assert "does not accept" in capsys.readouterr().err
+
+    def no_default(path=None, device=None):
+        raise FileNotFoundError("no default recognizer is embedded")
+
+    monkeypatch.setattr(ocrkit.models, "load_recognizer", no_default)
+    assert report.main(["--models", "default", *base]) == 1
+    assert "no default recognizer" in capsys.readouterr().err
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_external_row(report, tmp_path, monkeypatch):
+    pytest.importorskip("rapidocr_onnxruntime")
+    monkeypatch.setattr(report, "BATCH", 8)  # RapidOCR reads ~20 images/s here: keep it short
+    data = _write_set(tmp_path / "one", ["cat", "sun"])
+    out = tmp_path / "b.md"
+    argv = ["--models", f"tiny={_tiny_model(tmp_path / 'tiny')}", "--data", str(data)]
+    argv += ["--repeats", "1", "--threads", "1", "--no-onnx", "--output", str(out)]
+    assert report.main(argv) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [(r["name"], r["backend"]) for r in rows] == [
+        ("tiny", "pytorch"),
+        ("rapidocr", "external"),
+    ]
+    ext = rows[1]
+    assert ext["error"] is None and ext["speed"]["batch"] == 8
+    assert ext["speed"]["throughput_b64"] > 0
+    assert ext["accuracy"]["parseq36"]["combined"]["samples"] == 2
+    assert "| rapidocr | external |" in out.read_text()
