@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(predictor, datasets, "parseq36", source=description)
     seconds = time.perf_counter() - start
     total = report.combined.samples
+    _print_examples(report, per_set=4)
     print(report.format_table())
     print(f"{total} images in {seconds:.1f} s ({total / max(seconds, 1e-9):.1f} images/s)")
 
@@ -93,6 +94,19 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {args.out / 'report.json'}, predictions.tsv and predictions.png")
     return 0
+
+
+def _print_examples(report, per_set: int) -> None:
+    """A few predictions per set, as a user would check them: image, reading, label, verdict."""
+    shown: dict[str, int] = {}
+    for r in report.samples:
+        if shown.get(r.set, 0) >= per_set:
+            continue
+        shown[r.set] = shown.get(r.set, 0) + 1
+        verdict = "ok" if r.correct else "WRONG"
+        print(
+            f"  {r.set:<12} {r.key:<28} read {r.prediction!r:<16} label {r.label!r:<16} {verdict}"
+        )
 
 
 def _grid_samples(datasets: dict, report, per_set: int) -> list[tuple]:

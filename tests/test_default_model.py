@@ -1,0 +1,64 @@
+"""The embedded English recognizer: loads with no arguments and reads clean rendered words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ocrkit
+from ocrkit.models.default import default_model_dir
+
+# Common words in plain dark-on-light renderings (no effects): what a first-time user tries.
+WORDS = ["hello", "world", "coffee", "street", "open", "station", "market", "garden",
+         "london", "parking", "hotel", "welcome", "exit", "music", "school", "2024"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ocrkit.load_recognizer()
+
+
+def _renderings() -> list[np.ndarray]:
+    from ocrkit.data.render import EffectConfig, RenderConfig, WordRenderer, list_fonts
+
+    fonts = [f for f in list_fonts() if Path(f.path).name == "DejaVuSans.ttf"]
+    renderer = WordRenderer(seed=0, fonts=fonts, config=RenderConfig(effects=EffectConfig.none()))
+    rng = np.random.default_rng(0)
+    return [renderer.render(word, rng) for word in WORDS]
+
+
+def test_embedded_folder_is_small_safetensors_with_a_card() -> None:
+    folder = default_model_dir()
+    weights = folder / "model.safetensors"
+    assert weights.stat().st_size <= 25 * 1024 * 1024
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for section in ("Training data", "Recipe", "Accuracy", "Speed"):
+        assert section in card
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    assert config["format"] == "ocrkit-recognizer"
+
+
+def test_reads_rendered_words(model) -> None:
+    predictions = model.recognize(_renderings())
+    texts = [p.text.lower() for p in predictions]
+    correct = sum(t == w for t, w in zip(texts, WORDS))
+    # Clean renderings of common words: the model must read nearly all of them.
+    assert correct >= len(WORDS) - 1, list(zip(WORDS, texts))
+    assert all(0.0 <= p.confidence <= 1.0 for p in predictions)
+
+
+def test_cli_recognize_uses_the_embedded_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from ocrkit.cli import main
+
+    path = tmp_path / "word.png"
+    Image.fromarray(_renderings()[0]).save(path)
+    assert main(["recognize", str(path), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["text"].lower() == WORDS[0]
