@@ -204,5 +204,6 @@ def test_cli_recognize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert [r["text"] for r in records] == [e.text for e in expected]
     assert records[0]["path"] == paths[0]
 
-    assert cli_main(["recognize", paths[0]]) == 1  # no --model, no embedded model
-    assert "--model" in capsys.readouterr().err
+    missing = str(folder / "missing")
+    assert cli_main(["recognize", "--model", missing, paths[0]]) == 1  # a clear error, no crash
+    assert "recognizer folder" in capsys.readouterr().err

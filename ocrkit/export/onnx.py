@@ -269,6 +269,9 @@ class OnnxRecognizer:
                 **kwargs,
             ).eval()
         options = ort.SessionOptions()
+        # The decoding loop runs Python between graph calls; spinning intra-op threads would burn
+        # those cores meanwhile (measured on 2 cores: 220 -> 301 img/s at batch 64 without it).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
