@@ -21,7 +21,8 @@ their logs in OUTPUT/logs/; evaluation runs in this process through ``ocrkit.eva
 ``--minutes-per-run`` sizes each training run: a few steps are timed first and
 ``max_steps`` is set so the cosine schedule ends inside the budget (``time_limit_min`` at 1.3x
 the budget guards against a slower machine). ``--steps-per-run`` fixes the steps instead.
-``--resume`` skips phases whose outputs exist. Wall time on the shared 2-core machine: about
+``--resume`` skips phases whose outputs exist and continues a killed training phase from its
+last checkpoint with the schedule it was planned with. Wall time on the shared 2-core machine: about
 1.1 x (2 x pretrain + 3 x finetune minutes) + 25 minutes (start-up and step timing ~1 min per run, full evaluation
 ~6 min per recognizer); a 1-minute-per-run smoke took 10 minutes.
 """
@@ -105,12 +106,19 @@ def train_phase(
     if args.resume and (out / "final" / "config.json").is_file() and record.is_file():
         log(f"{name}: done already ({out})")
         return json.loads(record.read_text())
-    if args.steps_per_run:
+    plan = out / "study_plan.json"
+    resuming = args.resume and plan.is_file()
+    if resuming:  # a killed phase continues from its last checkpoint with the same schedule
+        steps, sec = (json.loads(plan.read_text())[k] for k in ("steps", "s_per_step"))
+        log(f"{name}: resuming from its last checkpoint (max_steps {steps})")
+    elif args.steps_per_run:
         steps, sec = args.steps_per_run, None
     else:
         sec = seconds_per_step(recipe, overrides, args.threads)
         steps = max(10, int(minutes * 60 / sec))
         log(f"{name}: {sec:.2f} s/step measured -> max_steps {steps}")
+    out.mkdir(parents=True, exist_ok=True)
+    plan.write_text(json.dumps({"steps": steps, "s_per_step": sec}))
     limit = "null" if args.steps_per_run else minutes * 1.3
     cmd = [sys.executable, "-m", "ocrkit", "train", str(recipe), *overrides]
     cmd += [
@@ -118,8 +126,11 @@ def train_phase(
         f"train.threads={args.threads}",
         f"train.time_limit_min={limit}",
     ]
+    if resuming:
+        cmd += ["--resume", "auto"]
     started = time.time()
-    run([*cmd, "--output", str(out)], out.parent / "logs" / f"{name}.log")
+    log_name = f"{name}.resumed.log" if resuming else f"{name}.log"
+    run([*cmd, "--output", str(out)], out.parent / "logs" / log_name)
     state = json.loads((out / "final" / "trainer_state.json").read_text())
     info = {
         "phase": name,
