@@ -105,3 +105,14 @@ def test_decoder_sincos_positions_and_cache_equivalence() -> None:
     assert torch.allclose(cached, uncached, atol=1e-5)
     with pytest.raises(ValueError, match="positions"):
         Recognizer.from_config({**TINY, "decoder": {**TINY["decoder"], "positions": "rope"}})
+
+
+def test_saved_config_spells_out_decoder_defaults(tmp_path: Path) -> None:
+    """A folder keeps meaning the same model if a later release changes a decoder default."""
+    import json
+
+    Recognizer.from_config(TINY).save_pretrained(tmp_path)
+    decoder = json.loads((tmp_path / "config.json").read_text())["decoder"]
+    assert decoder["positions"] == "sincos+learned"
+    assert decoder["label_smoothing"] == 0.0 and decoder["embed_dim"] == 32
+    assert "tokenizer" not in decoder and "in_features" not in decoder

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,6 +62,27 @@ def resolve_charset(spec: str | Mapping[str, Any] | Charset) -> Charset:
 def split_spec(spec: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     kwargs = dict(spec)
     return kwargs.pop("name"), kwargs
+
+
+def with_defaults(cls: type, given: Mapping[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
+    """``given`` plus every JSON-able constructor default of ``cls`` it leaves out.
+
+    Saved configs then spell out every setting, so a model folder means the same model after a
+    later release changes a default (``skip``: arguments the caller always passes).
+    """
+    out = dict(given)
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or name in skip or name in out or p.default is inspect.Parameter.empty:
+            continue
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        value = list(p.default) if isinstance(p.default, tuple) else p.default
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue
+        out[name] = value
+    return out
 
 
 def save_folder(

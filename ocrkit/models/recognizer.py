@@ -80,6 +80,8 @@ class Recognizer(nn.Module):
         decoder = DECODERS.build(
             name, tokenizer=tokenizer, in_features=backbone.num_features, **kwargs
         )
+        skip = ("tokenizer", "in_features")
+        config["decoder"] = {"name": name, **checkpoint.with_defaults(type(decoder), kwargs, skip)}
         return cls(
             backbone,
             decoder,
