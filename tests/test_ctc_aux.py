@@ -116,3 +116,14 @@ def test_saved_config_spells_out_decoder_defaults(tmp_path: Path) -> None:
     assert decoder["positions"] == "sincos+learned"
     assert decoder["label_smoothing"] == 0.0 and decoder["embed_dim"] == 32
     assert "tokenizer" not in decoder and "in_features" not in decoder
+
+
+def test_ctc_runs_on_svtrv2_grid() -> None:
+    """SVTRv2 has no [CLS]: all its H/8 x W/4 tokens form the CTC grid (4 x 32 at 32x128)."""
+    torch.manual_seed(0)
+    backbone = {"name": "svtrv2_small", "dims": [16, 24, 32], "num_heads": [2, 2, 4],
+                "depths": [1, 2, 1]}  # fmt: skip
+    model = Recognizer.from_config({**TINY, "backbone": backbone, "aux_ctc": {"weight": 1.0}})
+    assert model.backbone.grid_size(32, 128) == (4, 32)
+    out = model.training_step({"images": torch.randn(2, 3, 32, 128), "labels": ["ab", "cde"]})
+    assert torch.isfinite(out["ctc"]) and out["ctc"] > 0
