@@ -99,16 +99,23 @@ def test_graphs_match_torch(exported):
 @pytest.mark.parametrize(("case", "options"), PREDICT, ids=lambda v: str(v))
 def test_predict_matches_torch(by_case, case, options):
     model, onnx_model = by_case(case)
-    calls = []
-    network = onnx_model.network
-    onnx_model.network = lambda m, t: calls.append(t.shape) or network(m, t)
+    calls = {"network": 0, "step": 0}
+    network, steps = onnx_model.network, onnx_model.cached_steps
+    onnx_model.network = lambda m, t: calls.__setitem__("network", 1) or network(m, t)
+    if steps is not None:
+        step = steps.step_logits
+        steps.step_logits = lambda *a: calls.__setitem__("step", 1) or step(*a)
     try:
         batch = images(5)
         expected = model.predict(batch, batch_size=5, **options)
         got = onnx_model.predict(batch, batch_size=3, **options)
     finally:
         del onnx_model.network
-    assert calls, "the decoding loop ran the ONNX decoder"
+        if steps is not None:
+            del steps.step_logits
+    # AR decodes with the exported key/value-cached step graph unless use_cache=False.
+    cached = isinstance(model.decoder, ARDecoder) and options.get("use_cache", True)
+    assert calls == {"network": int(not cached), "step": int(cached)}
     assert [p.text for p in got] == [p.text for p in expected]
     assert len({p.text for p in expected}) > 1  # texts depend on the image
     for a, b in zip(got, expected):
@@ -133,6 +140,34 @@ def test_folder_contents(tmp_path):
     assert max(meta["max_abs_diff"].values()) < 1e-4
     assert {"torch_version", "onnx_version", "ocrkit_version"} <= set(meta)
     assert json.loads((tmp_path / "onnx2" / "onnx.json").read_text())["opset"] == 18
+    # AR also gets the key/value-cached step graphs, with their dynamic prefix length.
+    assert {"decoder_memory.onnx", "decoder_step.onnx"} <= names
+    step = meta["cached_steps"]["decoder_step"]
+    assert step["inputs"]["past_k"] == [1, "batch", 2, "length", 16]
+    assert step["outputs"]["step_logits"] == ["batch", 1, 37]
+
+
+def test_cached_step_graph_matches_torch(by_case):
+    model, onnx_model = by_case("vit-ar")
+    torch.manual_seed(2)
+    decoder = model.decoder
+    with torch.no_grad():
+        memory = model.backbone(torch.randn(3, 3, 32, 128))
+        mem_k, mem_v = decoder.memory_keys_values(memory)
+        got_k, got_v = onnx_model.cached_steps.memory_keys_values(memory)
+        assert (got_k - mem_k).abs().max() < 1e-4 and (got_v - mem_v).abs().max() < 1e-4
+        for length in (0, 3):  # the first step has an empty cache
+            past = torch.randn(1, 3, 2, length, 16)
+            args = (torch.randint(0, 37, (3, 1)), torch.tensor([length]), mem_k, mem_v, past, past)
+            for got, want in zip(
+                onnx_model.cached_steps.step_logits(*args), decoder.step_logits(*args)
+            ):
+                assert got.shape == want.shape and (got - want).abs().max() < 1e-4
+
+
+def test_mdiff_export_has_no_step_graphs(by_case):
+    _, onnx_model = by_case("vit-mdiff")
+    assert onnx_model.cached_steps is None and "cached_steps" not in onnx_model.meta
 
 
 def test_predictor_and_recognize_inputs(by_case, tmp_path):

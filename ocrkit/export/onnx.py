@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ocrkit.export import onnx_steps
 from ocrkit.models import checkpoint
 from ocrkit.models.decoders import DECODERS
 from ocrkit.models.preprocess import (
@@ -125,8 +126,19 @@ def export_onnx(
     directory.mkdir(parents=True, exist_ok=True)
     (directory / META_NAME).unlink(missing_ok=True)  # written last: marks a complete folder
     was_training = model.training
+    cached = onnx_steps.supports_cached_steps(model.decoder)
+    for stale in (onnx_steps.MEMORY_NAME, onnx_steps.STEP_NAME):
+        (directory / stale).unlink(missing_ok=True)
     try:
         inputs, expected = _export_graphs(model.eval(), directory, opset, dynamo)
+        if cached:
+
+            def export(module, args, path, names, dynamic) -> None:
+                _export_graph(module, args, path, names, dynamic, opset, dynamo)
+
+            step_feeds, step_expected = onnx_steps.export_step_graphs(
+                model.decoder, inputs[1], directory, export
+            )
     finally:
         model.train(was_training)
     encoder, decoder = (_describe(onnx, directory / n) for n in (ENCODER_NAME, DECODER_NAME))
@@ -142,8 +154,15 @@ def export_onnx(
         "onnx_version": onnx.__version__,
         "ocrkit_version": __version__,
     }
+    if cached:  # key/value-cached greedy decoding (AR)
+        names = (onnx_steps.MEMORY_NAME, onnx_steps.STEP_NAME)
+        meta["cached_steps"] = {n.split(".")[0]: _describe(onnx, directory / n) for n in names}
     if verify:
         meta["max_abs_diff"] = _verify(directory, inputs, expected)
+        if cached and meta["max_abs_diff"] is not None:
+            ort = _import("onnxruntime")
+            diffs = onnx_steps.verify_step_graphs(ort, directory, step_feeds, step_expected)
+            meta["max_abs_diff"].update(diffs)
     atomic_write_json(directory / META_NAME, meta)
     return directory
 
@@ -282,6 +301,13 @@ class OnnxRecognizer:
         self.decoder_session = ort.InferenceSession(
             str(directory / self.meta["decoder"]["file"]), options, providers=providers
         )
+        self.cached_steps: onnx_steps.OnnxCachedSteps | None = None
+        if "cached_steps" in self.meta:  # AR: greedy decoding with a key/value cache
+            memory, step = (
+                ort.InferenceSession(str(directory / g["file"]), options, providers=providers)
+                for g in self.meta["cached_steps"].values()
+            )
+            self.cached_steps = onnx_steps.OnnxCachedSteps(memory, step)
 
     @classmethod
     def from_pretrained(
@@ -316,7 +342,10 @@ class OnnxRecognizer:
             for start in range(0, len(images), batch_size):
                 x = stack_batch(images[start : start + batch_size], self.transform)
                 memory = torch.from_numpy(self.encode(x.numpy()))
-                probs = self.decoder.generate(memory, network=self.network, **generate_kwargs)
+                loops = {"network": self.network}
+                if self.cached_steps is not None:
+                    loops["cached"] = self.cached_steps
+                probs = self.decoder.generate(memory, **loops, **generate_kwargs)
                 for d in self.tokenizer.decode(probs):
                     predictions.append(Prediction(d.text, d.confidence, d.char_confidences))
         return predictions

@@ -15,13 +15,16 @@ Writes to --output:
   encoder.onnx   normalized images [batch, 3, H, W] -> memory tokens [batch, S, C]
   decoder.onnx   memory [batch, S, C] + token ids [batch, length] (int64) -> logits
                  [batch, length, classes]: one pass of the decoder network on a whole sequence
+  decoder_memory.onnx, decoder_step.onnx
+                 AR only: key/value-cached greedy decoding (memory keys/values once, then one
+                 token per step against the cache)
   config.json    the model config (preprocessing, charset, decoder and its sampling defaults)
   charset.json   the character set
   onnx.json      opset, graph inputs/outputs, versions, measured max abs differences to torch
 
-Decoding loops (AR greedy, MDiff samplers and revise) stay in Python and call decoder.onnx at
-each step, so every --decode option works as with the torch model. The AR graph has no key/value
-cache: each step recomputes the prefix.
+Decoding loops (AR greedy, MDiff samplers and revise) stay in Python and call the graphs at
+each step, so every --decode option works as with the torch model (AR: use_cache=false runs
+decoder.onnx on the whole prefix instead of the cached step graph).
 """
 
 ONNX_EXAMPLES = """\

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,27 @@ from ocrkit.text.tokenizer import Tokenizer
 
 Network = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """A decoder network forward: ``(memory [B, S, C], tokens [B, T]) -> logits [B, T, K]``."""
+
+
+class CachedSteps(Protocol):
+    """What the cached greedy loop calls: :class:`ARDecoder` itself, or an ONNX session pair.
+
+    State is plain tensors so an exported graph can carry it: per-layer cross-attention keys and
+    values of the memory ``[L, B, heads, S, head_dim]`` (computed once), and the self-attention
+    keys and values of the prefix ``[L, B, heads, t, head_dim]`` (grown by one each step).
+    """
+
+    def memory_keys_values(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def step_logits(
+        self,
+        token: torch.Tensor,
+        position: torch.Tensor,
+        mem_k: torch.Tensor,
+        mem_v: torch.Tensor,
+        past_k: torch.Tensor,
+        past_v: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
 
 
 class ARDecoder(nn.Module):
@@ -88,6 +110,34 @@ class ARDecoder(nn.Module):
         """
         return self.run(self.embed(tokens), self.memory_proj(memory))
 
+    def memory_keys_values(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-attention keys and values of the projected memory for every layer, stacked:
+        ``[L, B, heads, S, head_dim]`` each (computed once per image batch)."""
+        projected = self.memory_proj(memory)
+        kv = [layer.cross_attn.keys_values(projected) for layer in self.layers]
+        return torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv])
+
+    def step_logits(
+        self,
+        token: torch.Tensor,
+        position: torch.Tensor,
+        mem_k: torch.Tensor,
+        mem_v: torch.Tensor,
+        past_k: torch.Tensor,
+        past_v: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One cached step: ``token [B, 1]`` at ``position`` (``LongTensor[1]``) with the state
+        of :class:`CachedSteps` -> logits ``[B, 1, K]`` and the prefix keys/values grown by one."""
+        x = self.token_embed(token) * math.sqrt(self.embed_dim)
+        pos = (self.pos_embed + self.pos_sincos).index_select(1, position)
+        caches: list[Cache] = [
+            {"k": past_k[i], "v": past_v[i], "mem_k": mem_k[i], "mem_v": mem_v[i]}
+            for i in range(len(self.layers))
+        ]
+        logits = self.run(self.dropout(x + pos), mem_k, caches)  # memory comes from the caches
+        present_k = torch.stack([c["k"] for c in caches])
+        return logits, present_k, torch.stack([c["v"] for c in caches])
+
     def forward_train(self, memory: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: ``targets`` = ``tokenizer.encode(labels)`` (BOS first) ``[B, L]``.
 
@@ -127,28 +177,35 @@ class ARDecoder(nn.Module):
         use_cache: bool = True,
         stop_at_eos: bool = True,
         network: Network | None = None,
+        cached: CachedSteps | None = None,
     ) -> torch.Tensor:
         """Greedy decoding: probabilities ``[B, T, num_classes]``, ``T <= max_length + 1``.
 
         Stops early once every sequence has produced EOS (unless ``stop_at_eos=False``, which
         forces the worst case). With ``use_cache`` each step runs one new token through the
-        layers; without it the whole prefix is recomputed every step by ``network`` (default
-        :meth:`token_logits`; another callable of that signature, e.g. an ONNX session, runs
-        this same loop and implies no cache).
+        layers (by ``cached``: default this decoder, or e.g. exported ONNX step graphs);
+        without it the whole prefix is recomputed every step by ``network`` (default
+        :meth:`token_logits`; an injected ``network`` alone implies no cache).
         """
         max_length = min(max_length or self.max_length, self.max_length)
         b = memory.shape[0]
-        tokens = torch.full((b, 1), self.tokenizer.BOS, dtype=torch.long, device=memory.device)
-        caches: list[Cache] | None = None
-        if use_cache and network is None:
-            caches = [{} for _ in self.layers]
-            projected = self.memory_proj(memory)
-        network = network or self.token_logits
-        ended = torch.zeros(b, dtype=torch.bool, device=memory.device)
+        device = memory.device
+        tokens = torch.full((b, 1), self.tokenizer.BOS, dtype=torch.long, device=device)
+        steps = cached if cached is not None else (self if network is None else None)
+        if use_cache and steps is not None:
+            mem_k, mem_v = steps.memory_keys_values(memory)
+            shape = (mem_k.shape[0], b, mem_k.shape[2], 0, mem_k.shape[4])
+            past_k = past_v = mem_k.new_zeros(shape)
+        else:
+            steps, network = None, network or self.token_logits
+        ended = torch.zeros(b, dtype=torch.bool, device=device)
         probs = []
         for t in range(max_length + 1):
-            if caches is not None:
-                logits = self.run(self.embed(tokens[:, -1:], start=t), projected, caches)
+            if steps is not None:
+                position = torch.tensor([t], dtype=torch.long, device=device)
+                logits, past_k, past_v = steps.step_logits(
+                    tokens[:, -1:], position, mem_k, mem_v, past_k, past_v
+                )
             else:
                 logits = network(memory, tokens)
             p = logits[:, -1].float().softmax(-1)

@@ -75,7 +75,7 @@ class DecoderLayer(nn.Module):
         # Without a cache x is the whole prefix: always causal (a plain bool, so exporters never
         # trace it; over one position the mask changes nothing). With a cache, one new position
         # attends to everything cached; a multi-position prefill must start from an empty cache.
-        causal = cache is None or x.shape[1] > 1
+        causal = cache is None or bool(x.shape[1] > 1)
         if causal and k.shape[2] != x.shape[1]:
             raise ValueError("cached decoding feeds one new position per step")
         x = x + self.drop(self.self_attn.attend(h, k, v, causal=causal))
