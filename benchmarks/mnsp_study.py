@@ -3,6 +3,7 @@
     python benchmarks/mnsp_study.py --minutes-per-run 30 [--output runs/mnsp_study]
                                     [--pretrain-minutes M] [--finetune-minutes M]
                                     [--steps-per-run N] [--eval-limit N] [--resume]
+                                    [--jobs 2 --threads 1]
 
 Smoke test of the whole pipeline (a few minutes; numbers meaningless):
     python benchmarks/mnsp_study.py --steps-per-run 3 --eval-limit 40 --output runs/mnsp_smoke
@@ -20,11 +21,17 @@ Training and the attention figure run as ``ocrkit train`` / ``ocrkit viz`` subpr
 their logs in OUTPUT/logs/; evaluation runs in this process through ``ocrkit.eval``.
 ``--minutes-per-run`` sizes each training run: a few steps are timed first and
 ``max_steps`` is set so the cosine schedule ends inside the budget (``time_limit_min`` at 1.3x
-the budget guards against a slower machine). ``--steps-per-run`` fixes the steps instead.
+the budget guards against a slower machine); the three fine-tuning arms share one timing, so
+they run the same number of steps. ``--steps-per-run`` fixes the steps instead.
 ``--resume`` skips phases whose outputs exist and continues a killed training phase from its
-last checkpoint with the schedule it was planned with. Wall time on the shared 2-core machine: about
-1.1 x (2 x pretrain + 3 x finetune minutes) + 25 minutes (start-up and step timing ~1 min per run, full evaluation
-~6 min per recognizer); a 1-minute-per-run smoke took 10 minutes.
+last checkpoint with the schedule it was planned with.
+
+``--jobs 2 --threads 1`` runs two phases at once on a 2-core machine, following the graph
+MIM -> MNSP -> fine-tune(MNSP), MIM -> fine-tune(MIM), fine-tune(scratch) with the critical path
+first: wall time is about 3 runs plus the last evaluation instead of 5 runs and 3 evaluations.
+With ``--jobs 1`` (the default) it is about 1.1 x (2 x pretrain + 3 x finetune minutes) + 25
+minutes at 2 threads. Step times are measured under the same load the runs see, so the two
+settings give different step counts for the same minutes; the table records them.
 """
 
 from __future__ import annotations
@@ -34,7 +41,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,10 +109,44 @@ def seconds_per_step(recipe: Path, overrides: list[str], threads: int, steps: in
     return statistics.median(times)
 
 
+def shared_plan(
+    path: Path, recipe: Path, minutes: float, args
+) -> Callable[[], tuple[int, float | None]]:
+    """One ``(max_steps, s_per_step)`` for every run of ``recipe``, timed once, kept in ``path``.
+
+    The three fine-tuning arms differ only in their encoder's initial weights, so they get the
+    same number of optimizer steps (the same labelled budget) rather than one timing each.
+    """
+    lock = threading.Lock()
+
+    def plan() -> tuple[int, float | None]:
+        with lock:
+            if path.is_file():
+                saved = json.loads(path.read_text())
+                return saved["steps"], saved["s_per_step"]
+            sec = seconds_per_step(recipe, [], args.threads)
+            steps = max(10, int(minutes * 60 / sec))
+            log(f"fine-tuning: {sec:.2f} s/step measured -> max_steps {steps} for every arm")
+            path.write_text(json.dumps({"steps": steps, "s_per_step": sec}))
+            return steps, sec
+
+    return plan
+
+
 def train_phase(
-    name: str, recipe: Path, out: Path, overrides: list[str], minutes: float, args
+    name: str,
+    recipe: Path,
+    out: Path,
+    overrides: list[str],
+    minutes: float,
+    args,
+    planned: Callable[[], tuple[int, float | None]] | None = None,
 ) -> dict:
-    """``ocrkit train`` sized to the budget; returns what ran (steps, minutes)."""
+    """``ocrkit train`` sized to the budget; returns what ran (steps, minutes).
+
+    ``planned`` returns ``(max_steps, s_per_step)`` for runs that must share one schedule (the
+    three fine-tuning arms); otherwise a few steps are timed here.
+    """
     record = out / "study_phase.json"
     if args.resume and (out / "final" / "config.json").is_file() and record.is_file():
         log(f"{name}: done already ({out})")
@@ -113,6 +158,9 @@ def train_phase(
         log(f"{name}: resuming from its last checkpoint (max_steps {steps})")
     elif args.steps_per_run:
         steps, sec = args.steps_per_run, None
+    elif planned is not None:
+        steps, sec = planned()
+        log(f"{name}: shared schedule -> max_steps {steps}")
     else:
         sec = seconds_per_step(recipe, overrides, args.threads)
         steps = max(10, int(minutes * 60 / sec))
@@ -232,6 +280,55 @@ def table(results: dict[str, dict], phases: dict[str, dict], args) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Job:
+    """One node of the study's graph: runs after ``after``; ``rank`` orders ready jobs."""
+
+    name: str
+    run: Callable[[], object]
+    after: tuple[str, ...] = ()
+    rank: int = 0
+
+
+def run_jobs(jobs: list[Job], slots: int) -> dict[str, object]:
+    """Run ``jobs`` respecting ``after``, at most ``slots`` at once; returns each job's result.
+
+    After a failure nothing new starts; jobs already running finish (a training phase keeps its
+    outputs for ``--resume``) and the failure is raised.
+
+    Among ready jobs the lowest ``rank`` starts first (the critical path MIM -> MNSP -> MNSP
+    fine-tuning goes first so the wall time is about three runs, not five, with two slots).
+    """
+    results: dict[str, object] = {}
+    pending = sorted(jobs, key=lambda j: j.rank)
+    running: dict[Future, Job] = {}
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        while pending or running:
+            for job in list(pending):
+                if len(running) >= slots:
+                    break
+                if all(dep in results for dep in job.after):
+                    pending.remove(job)
+                    running[pool.submit(job.run)] = job
+            if not running:
+                raise RuntimeError(f"unsatisfiable dependencies: {[j.name for j in pending]}")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                results[job.name] = future.result()  # re-raises (SystemExit too) in this thread
+    return results
+
+
+def attention_figure(out: Path, data: Path) -> None:
+    """Attention maps of the MIM, MNSP and supervised encoders on six SVT crops (Fig. 3)."""
+    encoders = [out / "mim" / "final", out / "mnsp" / "final", out / "finetune_scratch" / "final"]
+    cmd = [sys.executable, "-m", "ocrkit", "viz", "attention", "--encoder"]
+    cmd += [str(e) for e in encoders]
+    cmd += ["--names", "MIM", "MNSP", "supervised (scratch)"]
+    cmd += ["--data", str(data / "str" / "svt_test"), "--limit", "6"]
+    run([*cmd, "--out", str(out / "attention.png")], out / "logs" / "viz.log")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -249,7 +346,13 @@ def main() -> None:
         "--steps-per-run", type=int, default=None, help="fixed steps instead of a time budget"
     )
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "mnsp_study")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of each run")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at once (e.g. --jobs 2 --threads 1 on 2 cores: about 3 runs of wall time)",
+    )
     parser.add_argument("--resume", action="store_true", help="skip phases whose outputs exist")
     parser.add_argument(
         "--eval-limit",
@@ -268,51 +371,63 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     pretrain_min = args.pretrain_minutes or args.minutes_per_run
     finetune_min = args.finetune_minutes or args.minutes_per_run
-    log(f"study in {out}; {pretrain_min} min per pretraining run, {finetune_min} per fine-tuning")
-    phases = {}
-    phases["pretrain_mim"] = train_phase(
-        "pretrain_mim", RECIPES["mim"], out / "mim", [], pretrain_min, args
+    log(
+        f"study in {out}; {pretrain_min} min per pretraining run, {finetune_min} per fine-tuning; "
+        f"{args.jobs} run(s) at once, {args.threads} thread(s) each"
     )
+    finetune_plan = shared_plan(out / "finetune_plan.json", RECIPES["finetune"], finetune_min, args)
     teacher = [f"model.teacher={out / 'mim' / 'final'}"]
-    phases["pretrain_mnsp"] = train_phase(
-        "pretrain_mnsp", RECIPES["mnsp"], out / "mnsp", teacher, pretrain_min, args
-    )
     inits = {"scratch": None, "mim": out / "mim" / "final", "mnsp": out / "mnsp" / "final"}
-    results = {}
-    for arm in ARMS:
+    pretrain_of = {"scratch": (), "mim": ("pretrain_mim",), "mnsp": ("pretrain_mnsp",)}
+
+    def finetune(arm: str) -> Callable[[], dict]:
         overrides = [f"init.encoder={inits[arm]}"] if inits[arm] else []
         name = f"finetune_{arm}"
-        phases[name] = train_phase(
-            name, RECIPES["finetune"], out / name, overrides, finetune_min, args
+        return lambda: train_phase(
+            name, RECIPES["finetune"], out / name, overrides, finetune_min, args, finetune_plan
         )
-        best = out / name / "best"
-        model_dir = best if (best / "config.json").is_file() else out / name / "final"
-        results[arm] = evaluate_arm(arm, model_dir, out, data, args)
-    encoders = [
-        str(out / "mim" / "final"),
-        str(out / "mnsp" / "final"),
-        str(out / "finetune_scratch" / "final"),
+
+    def evaluation(arm: str) -> Callable[[], dict]:
+        def job() -> dict:
+            best = out / f"finetune_{arm}" / "best"
+            model_dir = best if (best / "config.json").is_file() else best.parent / "final"
+            return evaluate_arm(arm, model_dir, out, data, args)
+
+        return job
+
+    jobs = [
+        Job(
+            "pretrain_mim",
+            lambda: train_phase(
+                "pretrain_mim", RECIPES["mim"], out / "mim", [], pretrain_min, args
+            ),
+            rank=0,
+        ),
+        Job(
+            "pretrain_mnsp",
+            lambda: train_phase(
+                "pretrain_mnsp", RECIPES["mnsp"], out / "mnsp", teacher, pretrain_min, args
+            ),
+            after=("pretrain_mim",),
+            rank=1,
+        ),
+        Job("finetune_mnsp", finetune("mnsp"), after=pretrain_of["mnsp"], rank=2),
+        Job("finetune_scratch", finetune("scratch"), rank=3),
+        Job("finetune_mim", finetune("mim"), after=pretrain_of["mim"], rank=4),
+        *(Job(f"eval_{arm}", evaluation(arm), after=(f"finetune_{arm}",), rank=5) for arm in ARMS),
+        Job(
+            "attention",
+            lambda: attention_figure(out, data),
+            rank=6,
+            after=("pretrain_mim", "pretrain_mnsp", "finetune_scratch"),
+        ),
     ]
-    cmd = [
-        sys.executable,
-        "-m",
-        "ocrkit",
-        "viz",
-        "attention",
-        "--encoder",
-        *encoders,
-        "--names",
-        "MIM",
-        "MNSP",
-        "supervised (scratch)",
-        "--data",
-        str(data / "str" / "svt_test"),
-        "--limit",
-        "6",
-        "--out",
-        str(out / "attention.png"),
-    ]
-    run(cmd, out / "logs" / "viz.log")
+    done = run_jobs(jobs, max(1, args.jobs))
+    phases = {
+        name: done[name]
+        for name in ("pretrain_mim", "pretrain_mnsp", *(f"finetune_{arm}" for arm in ARMS))
+    }
+    results = {arm: done[f"eval_{arm}"] for arm in ARMS}
     report = table(results, phases, args)
     (out / "RESULTS.md").write_text(report + "\n")
     print(report)

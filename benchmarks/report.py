@@ -20,6 +20,7 @@ import argparse
 import datetime
 import importlib.metadata
 import itertools
+import json
 import os
 import platform
 import shlex
@@ -185,6 +186,41 @@ def load_sets(specs: Sequence[str], limit: int | None) -> tuple[dict, dict, list
     return datasets, info, images
 
 
+def _call(spec: Mapping[str, Any]) -> str:
+    """``{"name": "vit_tiny", "depth": 4}`` -> ``vit_tiny(depth=4)``."""
+    args = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name" and v is not None)
+    return f"{spec.get('name', '?')}({args})"
+
+
+def describe_model(path: str | None, model: Any) -> dict[str, str]:
+    """What a row is: its architecture from the model's config and, where the folder sits in a
+    training run (``RUN/best``, ``RUN/final``), the run's recipe description, its encoder
+    initialization and the checkpoint's step; for the embedded model, its model card's title."""
+    import yaml
+
+    from ocrkit.models.default import default_model_dir
+
+    folder = Path(path) if path else default_model_dir()
+    config = model.config
+    about = {"architecture": f"{_call(config['backbone'])} + {_call(config['decoder'])}"}
+    run_config, card = folder.parent / "config.yaml", folder / "MODEL_CARD.md"
+    training = []
+    if run_config.is_file():
+        run = yaml.safe_load(run_config.read_text()) or {}
+        training.append(str(run.get("description") or run_config))
+        init = (run.get("init") or {}).get("encoder")
+        training.append(f"encoder initialized from `{init}`" if init else "from scratch")
+    elif card.is_file():
+        training.append(card.read_text().splitlines()[0].lstrip("# ").strip())
+    state = folder / "trainer_state.json"
+    if state.is_file():
+        training.append(
+            f"checkpoint `{folder.name}` at step {json.loads(state.read_text())['global_step']}"
+        )
+    about["training"] = "; ".join(training) or "-"
+    return about
+
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -241,6 +277,7 @@ def collect(args: argparse.Namespace, command: str) -> dict:
             "options": spec.options,
             "charset": model.charset.name,
             "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+            "about": describe_model(spec.path, model),
         }
 
         def torch_predict(ims, model=model, opts=spec.options):

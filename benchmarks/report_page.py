@@ -87,6 +87,15 @@ def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> s
     if plot_link:
         lines += ["", f"![accuracy vs throughput]({plot_link})", ""]
         lines.append(f"Combined parseq36 accuracy against images/s at batch {BATCH} (log scale).")
+    about = {r["name"]: r for r in ok if r.get("about")}
+    if about:
+        lines += ["", "## Models", ""]
+        head = ["model", "folder", "architecture", "training"]
+        rows = [
+            [n, f"`{r['model']}`", r["about"]["architecture"], r["about"]["training"]]
+            for n, r in about.items()
+        ]
+        lines += _table(head, rows, 4)
     set_lines = []
     for s, d in result["datasets"].items():
         dropped = ", ".join(f"{n} {k}" for k, n in d["dropped"].items()) or "none"

@@ -169,6 +169,7 @@ def test_main_end_to_end(report, tmp_path):
     assert "| model | backend | decode | params (M) | latency b1 (ms) |" in md
     assert "| tiny | pytorch | - | 36 |" in md
     assert "| tiny-nocache | pytorch | use_cache=false | 36 |" in md
+    assert "## Models" in md and f"| tiny | `{model_dir}` | vit_tiny(depth=1," in md
     assert result["command"] == "python benchmarks/report.py " + " ".join(argv)
     assert result["datasets"]["one"]["samples"] == 3 and result["datasets"]["two"]["samples"] == 2
     backends = ["pytorch", "onnx"] if HAVE_ONNX else ["pytorch"]
@@ -231,3 +232,32 @@ def test_external_row(report, tmp_path, monkeypatch):
     assert ext["speed"]["throughput_b64"] > 0
     assert ext["accuracy"]["parseq36"]["combined"]["samples"] == 2
     assert "| rapidocr | external |" in out.read_text()
+
+
+def test_describe_model_reads_the_run_folder_and_the_page_lists_it(report, tmp_path):
+    import yaml
+
+    from ocrkit.models import Recognizer, load_recognizer
+
+    run = tmp_path / "finetune_mim"
+    model_dir = _tiny_model(run / "best")
+    (run / "best" / "trainer_state.json").write_text(json.dumps({"global_step": 700}))
+    recipe = {"description": "tiny AR, real crops", "init": {"encoder": "runs/mim/final"}}
+    (run / "config.yaml").write_text(yaml.safe_dump(recipe))
+    about = report.describe_model(str(model_dir), Recognizer.from_pretrained(model_dir))
+    assert about["architecture"] == (
+        "vit_tiny(depth=1, embed_dim=32, num_heads=2, patch_size=8) + ar(embed_dim=32, depth=1, "
+        "num_heads=2, mlp_ratio=4.0, dropout=0.1, label_smoothing=0.0, positions=sincos+learned)"
+    )
+    assert about["training"] == (
+        "tiny AR, real crops; encoder initialized from `runs/mim/final`; checkpoint `best` at "
+        "step 700"
+    )
+    (run / "config.yaml").write_text(yaml.safe_dump({"description": "scratch arm"}))
+    about = report.describe_model(str(model_dir), Recognizer.from_pretrained(model_dir))
+    assert about["training"] == "scratch arm; from scratch; checkpoint `best` at step 700"
+    bare = _tiny_model(tmp_path / "bare")
+    assert report.describe_model(str(bare), Recognizer.from_pretrained(bare))["training"] == "-"
+    default = report.describe_model(None, load_recognizer())
+    assert default["training"].startswith("ocrkit default English recognizer")
+    assert default["architecture"].startswith("vit_tiny(depth=4, embed_dim=128")
