@@ -4,14 +4,19 @@
         'mdiff-1pass=runs/x/final@sampler=parallel,steps=1' \\
         --data iiit5k=../shared/data/str/iiit5k_test svt=../shared/data/str/svt_test \\
         [--threads 2] [--repeats 10] [--limit N] [--no-onnx] [--no-external] \\
+        [--carry NAME ... [--carry-from docs/benchmarks.json]]
         [--output docs/benchmarks.md] [--json docs/benchmarks.json] [--plot PATH]
 
 A model row is ``NAME=DIR`` or ``NAME=DIR@key=val,key=val`` (decode options passed to
 ``predict``, parsed like ``ocrkit eval --decode``); ``default`` is the embedded default model.
 Every row is measured with PyTorch and, exported to a temporary folder, with ONNX Runtime; the
 external RapidOCR row (PP-OCRv4 rec) is measured in the same run. Predictions are made once per
-row and backend and scored under both protocols. Writes Markdown, a JSON of every number and a
-PNG plot of accuracy against throughput; progress goes to stderr.
+row and backend and scored under both protocols. Speeds are also given as ratios against the
+first PyTorch row of the same run. ``--carry NAME`` copies the rows of a model no longer at hand
+from an earlier report's JSON (same sets required), marked with a dagger; their speed ratios
+use the reference of their own run. The page lists what each model is (architecture, recipe,
+encoder initialization, checkpoint step). Writes Markdown, a JSON of every number and a PNG plot
+of accuracy against throughput; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import argparse
 import datetime
 import importlib.metadata
 import itertools
-import json
 import os
 import platform
 import shlex
@@ -43,6 +47,7 @@ from ocrkit.utils.timing import timed
 # The page module sits next to this script (run as a script or loaded by path in the tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_page import BATCH, build_markdown, plot  # noqa: E402
+from report_rows import carry_rows, describe_model  # noqa: E402
 
 PROTOCOLS = ("parseq36", "cased62")
 PredictFn = Callable[[Sequence[np.ndarray]], list[Prediction]]
@@ -186,41 +191,6 @@ def load_sets(specs: Sequence[str], limit: int | None) -> tuple[dict, dict, list
     return datasets, info, images
 
 
-def _call(spec: Mapping[str, Any]) -> str:
-    """``{"name": "vit_tiny", "depth": 4}`` -> ``vit_tiny(depth=4)``."""
-    args = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name" and v is not None)
-    return f"{spec.get('name', '?')}({args})"
-
-
-def describe_model(path: str | None, model: Any) -> dict[str, str]:
-    """What a row is: its architecture from the model's config and, where the folder sits in a
-    training run (``RUN/best``, ``RUN/final``), the run's recipe description, its encoder
-    initialization and the checkpoint's step; for the embedded model, its model card's title."""
-    import yaml
-
-    from ocrkit.models.default import default_model_dir
-
-    folder = Path(path) if path else default_model_dir()
-    config = model.config
-    about = {"architecture": f"{_call(config['backbone'])} + {_call(config['decoder'])}"}
-    run_config, card = folder.parent / "config.yaml", folder / "MODEL_CARD.md"
-    training = []
-    if run_config.is_file():
-        run = yaml.safe_load(run_config.read_text()) or {}
-        training.append(str(run.get("description") or run_config))
-        init = (run.get("init") or {}).get("encoder")
-        training.append(f"encoder initialized from `{init}`" if init else "from scratch")
-    elif card.is_file():
-        training.append(card.read_text().splitlines()[0].lstrip("# ").strip())
-    state = folder / "trainer_state.json"
-    if state.is_file():
-        training.append(
-            f"checkpoint `{folder.name}` at step {json.loads(state.read_text())['global_step']}"
-        )
-    about["training"] = "; ".join(training) or "-"
-    return about
-
-
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -243,6 +213,7 @@ def collect(args: argparse.Namespace, command: str) -> dict:
         except (CliError, FileNotFoundError) as exc:
             raise CliError(f"model row {spec.name!r}: {exc}") from None
     datasets, info, images = load_sets(args.data, args.limit)
+    carried = carry_rows(args.carry_from, args.carry, datasets) if args.carry else []
     versions = {"python": platform.python_version(), "torch": torch.__version__}
     versions |= {d: _version(d) for d in ("ocrkit", "onnxruntime", "rapidocr-onnxruntime")}
     result: dict[str, Any] = {
@@ -290,6 +261,7 @@ def collect(args: argparse.Namespace, command: str) -> dict:
             result["rows"].append({**common, **row})
     if not args.no_external:
         result["rows"].append(run_external(datasets, images, args))
+    result["rows"] += carried
     return result
 
 
@@ -354,6 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
     parser.add_argument("--no-external", action="store_true", help="skip the RapidOCR row")
+    parser.add_argument(
+        "--carry",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="rows copied from --carry-from (models no longer at hand), marked as such",
+    )
+    parser.add_argument(
+        "--carry-from", type=Path, default=Path("docs/benchmarks.json"), metavar="JSON"
+    )
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--json", type=Path, help="default: the output with .json")
     parser.add_argument("--plot", type=Path, help="default: img/benchmarks_accuracy_speed.png")

@@ -61,6 +61,27 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> lis
     return ["| " + " | ".join(head) + " |", rule] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def _label(row: Mapping[str, Any]) -> str:
+    """The row's name; a row carried from an earlier report is marked with a dagger."""
+    return row["name"] + (" †" if row.get("carried") else "")
+
+
+def _reference(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The row speeds are compared with: the first measured PyTorch row of this run."""
+    measured = [r for r in result["rows"] if not r.get("error") and not r.get("carried")]
+    return next((r for r in measured if r["backend"] == "pytorch"), None)
+
+
+def _ratios(row: Mapping[str, Any], reference: Mapping[str, Any] | None) -> list[str]:
+    """Latency and throughput as multiples of the reference of the row's own run."""
+    ref = row["carried"]["reference"] if row.get("carried") else reference
+    if ref is None:
+        return ["-", "-"]
+    sp, rs = row["speed"], ref["speed"]
+    latency = sp["latency_b1_s"] / rs["latency_b1_s"]
+    return [f"{latency:.2f}x", f"{sp['throughput_b64'] / rs['throughput_b64']:.2f}x"]
+
+
 def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> str:
     """The report as Markdown from the JSON ``result`` (pure: no measurement, no I/O)."""
     sets = [*result["datasets"], "combined"]
@@ -69,21 +90,29 @@ def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> s
     head += [f"{s} {col}" for s in sets for col in ("parseq36", "cased62", "1-NED")]
     rows = []
     for r in ok:
-        cells = [r["name"], r["backend"], r["decode"] or "-", r.get("charset") or "-"]
+        cells = [_label(r), r["backend"], r["decode"] or "-", r.get("charset") or "-"]
         for s in sets:
             cells += [_cell(r, s, "parseq36"), _cell(r, s, "cased62")]
             cells.append(_cell(r, s, "parseq36", "ned"))
         rows.append(cells)
     lines = [INTRO.format(**result), *_table(head, rows, 4), "", "## CPU speed", ""]
+    reference = _reference(result)
     head = ["model", "backend", "decode", "params (M)", "latency b1 (ms)"]
-    head.append(f"throughput b{BATCH} (img/s)")
+    head += [f"throughput b{BATCH} (img/s)", "latency vs ref", "throughput vs ref"]
     rows = []
     for r in ok:
         params = f"{r['params_m']:.2f}" if r.get("params_m") is not None else "-"
         sp = r["speed"]
-        rows.append([r["name"], r["backend"], r["decode"] or "-", params])
+        rows.append([_label(r), r["backend"], r["decode"] or "-", params])
         rows[-1] += [f"{sp['latency_b1_s'] * 1e3:.1f}", f"{sp['throughput_b64']:.1f}"]
-    lines += [f"CPU threads: {result['threads']}.", "", *_table(head, rows, 3)]
+        rows[-1] += _ratios(r, reference)
+    ref_name = f"`{reference['name']}` ({reference['backend']})" if reference else "none"
+    lines += [
+        f"CPU threads: {result['threads']}. The reference (ref) is {ref_name}, measured in the "
+        "same run: a ratio below 1 is a shorter latency, above 1 a higher throughput.",
+        "",
+        *_table(head, rows, 3),
+    ]
     if plot_link:
         lines += ["", f"![accuracy vs throughput]({plot_link})", ""]
         lines.append(f"Combined parseq36 accuracy against images/s at batch {BATCH} (log scale).")
@@ -117,6 +146,20 @@ def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> s
         for r in result["rows"]
         if r.get("error")
     ]
+    carried = {}
+    for r in ok:
+        if r.get("carried"):
+            carried.setdefault(r["carried"]["date"], (r["carried"], []))[1].append(r["name"])
+    for date, (origin, names) in carried.items():
+        ref = origin["reference"]
+        lines.append(
+            f"- † Carried rows ({', '.join(f'`{n}`' for n in dict.fromkeys(names))}): copied from "
+            f"the report of {date} (`--carry`), whose model folders were not at hand for this "
+            "run. Accuracy depends on the weights and the sets alone, so it carries as it was; "
+            "their absolute speeds are that run's, and the ratios compare them with that run's "
+            f"reference, `{ref['name']}` ({ref['backend']}). That run's command: "
+            f"`{origin['command']}`."
+        )
     lines += [f"- Note: {n}" for n in result.get("notes", [])]
     lines += ["", "Command:", "", "```", result["command"], "```", ""]
     return "\n".join(lines)
@@ -140,7 +183,11 @@ def plot(result: Mapping[str, Any], path: str | Path) -> None:
         color = colors.setdefault(r["name"], f"C{len(colors) % 10}")
         marker = markers.get(r["backend"], "o")
         label = f"{r['name']} ({r['backend']})"
-        ax.scatter([x], [y], marker=marker, s=50, color=color, label=label)
+        style = {"color": color}
+        if r.get("carried"):  # hollow: its throughput was measured in an earlier run
+            style = {"facecolors": "none", "edgecolors": color}
+            label += f", run of {r['carried']['date'][:10]}"
+        ax.scatter([x], [y], marker=marker, s=50, label=label, **style)
     ax.legend(fontsize=8, loc="best")  # nearby points would make inline labels overlap
     ax.set_xscale("log")
     ax.margins(0.15)

@@ -121,7 +121,20 @@ def test_scoring_and_table_by_hand(report):
     # a: 75 / 50 / 75; b: 100 / 66.67 / 100; combined 6/7, 4/7, 1 - 1/7
     assert "| fake | pytorch | steps=1 | 36 | 75.00 | 50.00 | 75.00 | 100.00 | 66.67 |" in md
     assert "| 85.71 | 57.14 | 85.71 |" in md
-    assert "| fake | pytorch | steps=1 | 1.50 | 12.3 | 456.8 |" in md
+    assert "| fake | pytorch | steps=1 | 1.50 | 12.3 | 456.8 | 1.00x | 1.00x |" in md
+    assert "The reference (ref) is `fake` (pytorch)" in md
+
+    # a carried row: its ratios use the reference of its own run (2x its latency, half its rate)
+    reference = {"name": "old", "backend": "pytorch"}
+    reference["speed"] = {"latency_b1_s": 0.0246, "throughput_b64": 228.39, "batch": 64}
+    origin = {"date": "2024-12-31T10:00:00", "command": "python benchmarks/report.py --old"}
+    carried = {**row, "name": "gone", "carried": {**origin, "reference": reference}}
+    later = report.build_markdown({**result, "rows": [row, carried]}, None)
+    assert "| gone † | pytorch | steps=1 | 36 | 75.00 |" in later
+    assert "| gone † | pytorch | steps=1 | 1.50 | 12.3 | 456.8 | 0.50x | 2.00x |" in later
+    assert "Carried rows (`gone`): copied from the report of 2024-12-31T10:00:00" in later
+    assert "that run's reference, `old` (pytorch)" in later
+    assert "`python benchmarks/report.py --old`" in later
     assert "![accuracy vs throughput](img/plot.png)" in md
     assert "Not measured: fake [onnx]: RuntimeError: no" in md
     assert "python benchmarks/report.py --x" in md and "Note: hello" in md
@@ -177,6 +190,20 @@ def test_main_end_to_end(report, tmp_path):
         (n, b) for n in ("tiny", "tiny-nocache") for b in backends
     ]
     assert all(r["error"] is None for r in result["rows"])
+
+    # a later run carries tiny's rows from this report's JSON next to what it measures
+    later = tmp_path / "later" / "benchmarks.md"
+    argv2 = ["--models", f"again={model_dir}", "--data", f"one={one}", str(two), "--limit", "3"]
+    argv2 += ["--repeats", "1", "--threads", "1", "--no-external", "--no-onnx"]
+    argv2 += ["--carry", "tiny", "--carry-from", str(tmp_path / "docs" / "benchmarks.json")]
+    assert report.main([*argv2, "--output", str(later)]) == 0
+    rows2 = json.loads(later.with_suffix(".json").read_text())["rows"]
+    assert [(r["name"], bool(r.get("carried"))) for r in rows2][:2] == [
+        ("again", False),
+        ("tiny", True),
+    ]
+    assert rows2[1]["accuracy"] == result["rows"][0]["accuracy"]
+    assert "| tiny † | pytorch | - | 36 |" in later.read_text()
 
     # hand check: the same model on the same images, scored here by hand
     model = Recognizer.from_pretrained(model_dir)
@@ -261,3 +288,33 @@ def test_describe_model_reads_the_run_folder_and_the_page_lists_it(report, tmp_p
     default = report.describe_model(None, load_recognizer())
     assert default["training"].startswith("ocrkit default English recognizer")
     assert default["architecture"].startswith("vit_tiny(depth=4, embed_dim=128")
+
+
+def test_carry_rows_copies_measured_rows_and_refuses_other_sets(report, tmp_path):
+    speed = {"latency_b1_s": 0.01, "throughput_b64": 100.0, "batch": 64}
+    rows = [
+        {"name": "ref", "backend": "pytorch", "speed": speed, "error": None},
+        {"name": "gone", "backend": "pytorch", "speed": speed, "error": None, "accuracy": {}},
+        {"name": "gone", "backend": "onnx", "speed": speed, "error": None, "accuracy": {}},
+        {"name": "gone", "backend": "onnx", "error": "RuntimeError: x"},
+    ]
+    earlier = {"date": "d0", "command": "c0", "rows": rows}
+    earlier["datasets"] = {"a": {"samples": 4}, "b": {"samples": 3}}
+    path = tmp_path / "benchmarks.json"
+    path.write_text(json.dumps(earlier))
+    data = {"a": FakeSet(WORDS), "b": FakeSet(WORDS[:3])}
+    carried = report.carry_rows(path, ["gone"], data)
+    assert [(r["name"], r["backend"]) for r in carried] == [("gone", "pytorch"), ("gone", "onnx")]
+    assert carried[0]["carried"] == {
+        "date": "d0",
+        "command": "c0",
+        "reference": {"name": "ref", "backend": "pytorch", "speed": speed},
+    }
+    with pytest.raises(CliError, match="no measured row"):
+        report.carry_rows(path, ["missing"], data)
+    with pytest.raises(CliError, match="sets differ"):
+        report.carry_rows(path, ["gone"], {"a": FakeSet(WORDS)})
+    # carried again into a later report, a row keeps its first origin
+    later = {**earlier, "date": "d1", "rows": [rows[0], carried[0]]}
+    path.write_text(json.dumps(later))
+    assert report.carry_rows(path, ["gone"], data)[0]["carried"]["date"] == "d0"
