@@ -167,7 +167,7 @@ def train_phase(
         log(f"{name}: {sec:.2f} s/step measured -> max_steps {steps}")
     out.mkdir(parents=True, exist_ok=True)
     plan.write_text(json.dumps({"steps": steps, "s_per_step": sec}))
-    limit = "null" if args.steps_per_run else minutes * 1.3
+    limit = "null" if args.steps_per_run else round(minutes * 1.3, 1)
     cmd = [sys.executable, "-m", "ocrkit", "train", str(recipe), *overrides]
     cmd += [
         f"train.max_steps={steps}",

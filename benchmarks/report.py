@@ -4,7 +4,7 @@
         'mdiff-1pass=runs/x/final@sampler=parallel,steps=1' \\
         --data iiit5k=../shared/data/str/iiit5k_test svt=../shared/data/str/svt_test \\
         [--threads 2] [--repeats 10] [--limit N] [--no-onnx] [--no-external] \\
-        [--carry NAME ... [--carry-from docs/benchmarks.json]]
+        [--carry NAME ... [--carry-from docs/benchmarks.json]] \\
         [--output docs/benchmarks.md] [--json docs/benchmarks.json] [--plot PATH]
 
 A model row is ``NAME=DIR`` or ``NAME=DIR@key=val,key=val`` (decode options passed to

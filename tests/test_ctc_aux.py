@@ -127,3 +127,29 @@ def test_ctc_runs_on_svtrv2_grid() -> None:
     assert model.backbone.grid_size(32, 128) == (4, 32)
     out = model.training_step({"images": torch.randn(2, 3, 32, 128), "labels": ["ab", "cde"]})
     assert torch.isfinite(out["ctc"]) and out["ctc"] > 0
+
+
+def test_conv_stem_visible_tokens_never_see_hidden_patches() -> None:
+    """With ids_keep the conv stem reads only visible patches (no leak for masked modeling)."""
+    torch.manual_seed(0)
+    vit = build_backbone("vit_tiny", patch_size=8, embed_dim=32, depth=1, num_heads=2,
+                         stem="conv").eval()  # fmt: skip
+    ids_keep = torch.tensor([[0, 5, 17, 40, 63]])  # 5 of the 4x16 = 64 patches
+    x = torch.randn(1, 3, 32, 128)
+    changed = x.clone()
+    visible = {int(i) for i in ids_keep[0]}
+    for i in range(64):  # new pixels on every hidden patch
+        if i not in visible:
+            r, c = divmod(i, 16)
+            changed[..., r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8] = torch.randn(3, 8, 8)
+    with torch.no_grad():
+        a, b = vit(x, ids_keep=ids_keep), vit(changed, ids_keep=ids_keep)
+        assert a.shape == (1, 6, 32)
+        assert torch.equal(a, b)
+        # a visible patch's own pixels still matter
+        changed[..., 0:8, 0:8] += 1.0
+        assert not torch.allclose(vit(changed, ids_keep=ids_keep), a)
+        # without ids_keep nothing is zeroed: the full encoding sees the hidden patches
+        assert not torch.allclose(
+            vit(x)[:, 1:][:, ids_keep[0]], vit(changed)[:, 1:][:, ids_keep[0]]
+        )

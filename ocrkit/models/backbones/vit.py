@@ -112,9 +112,16 @@ class TextViT(nn.Module):
         return resample_learned(self.pos_embed, grid, self.base_grid)
 
     def embed(self, x: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Patch-embed, add positions, keep ``ids_keep`` tokens, prepend [CLS]: ``[B, 1+K, C]``."""
+        """Patch-embed, add positions, keep ``ids_keep`` tokens, prepend [CLS]: ``[B, 1+K, C]``.
+
+        With the conv stem the hidden patches are zeroed *before* the stem: its receptive
+        fields overlap neighbouring patches, so a visible token would otherwise see the pixels
+        masked modeling asks to predict.
+        """
         grid = self.grid_size(x.shape[-2], x.shape[-1])
         pos = self.pos_embed_for(grid)
+        if ids_keep is not None and isinstance(self.patch_embed, ConvStem):
+            x = x * _visible_pixels(ids_keep, grid, self.patch_size).to(x.dtype)
         x = self.patch_embed(x) + pos[:, 1:]
         if ids_keep is not None:
             x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
@@ -159,13 +166,22 @@ class TextViT(nn.Module):
         return attention_probs(self.blocks[-1], x)
 
 
+def _visible_pixels(ids_keep: torch.Tensor, grid: tuple[int, int], patch: int) -> torch.Tensor:
+    """``[B, 1, H, W]`` mask: 1 on the pixels of the patches in ``ids_keep``, 0 elsewhere."""
+    keep = torch.zeros(ids_keep.shape[0], grid[0] * grid[1], device=ids_keep.device)
+    keep.scatter_(1, ids_keep, 1.0)
+    keep = keep.view(-1, 1, *grid)
+    return keep.repeat_interleave(patch, dim=2).repeat_interleave(patch, dim=3)
+
+
 class ConvStem(nn.Module):
     """Patchify by stride-2 3x3 Conv-BN-GELU layers, then a 1x1 projection: ``[B, N, C]``.
 
     "Early convolutions help transformers see better" (Xiao et al., NeurIPS 2021): replacing the
     single patchify convolution by a few small convolutions makes a ViT far easier to optimize
     from scratch on little data. Token ``i`` still covers patch ``i`` of the grid (receptive
-    fields overlap neighbouring patches, so with masked modeling use the plain ``patch`` stem).
+    fields overlap neighbouring patches; with ``ids_keep`` :meth:`TextViT.embed` zeroes the hidden
+    patches first, so masked modeling stays leak-free).
     """
 
     def __init__(self, patch_size: int, in_chans: int, embed_dim: int) -> None:
