@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
+from bench_scripts import benchmark_script
 from word_fixtures import word_image
 
 from ocrkit.cli import CliError
@@ -33,13 +32,8 @@ except ImportError:
 
 @pytest.fixture(scope="module")
 def report():
-    name = "benchmarks_report"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(name, None)
+    with benchmark_script("report") as module:
+        yield module
 
 
 class FakeSet:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import pytest
 import torch
+from bench_scripts import benchmark_script
 from word_fixtures import WORDS, Words, train_on_words, word_image
 
 from ocrkit.config import load_config
@@ -92,11 +92,6 @@ def test_samplers_benchmark_script(tmp_path: Path, capsys: pytest.CaptureFixture
     ar = {**TINY_MODEL, "decoder": {"name": "ar", "embed_dim": 32, "depth": 1, "num_heads": 2}}
     Recognizer.from_config(ar).save_pretrained(tmp_path / "ar")
 
-    spec = importlib.util.spec_from_file_location(
-        "mdiff_samplers", ROOT / "benchmarks" / "mdiff_samplers.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     out, js = tmp_path / "table.md", tmp_path / "table.json"
     argv = [
         "--model",
@@ -107,7 +102,8 @@ def test_samplers_benchmark_script(tmp_path: Path, capsys: pytest.CaptureFixture
         str(tmp_path / "ar"),
     ]
     argv += ["--samplers", "parallel", "low_confidence", "--out", str(out), "--json", str(js)]
-    assert script.main(argv) == 0
+    with benchmark_script("mdiff_samplers") as script:
+        assert script.main(argv) == 0
     table = out.read_text()
     assert (
         "| decoder | sampler | steps | revise | passes/batch | words | combined | img/s |" in table

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from bench_scripts import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def study():
-    name = "benchmarks_mnsp_study"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "mnsp_study.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[name]
+    with benchmark_script("mnsp_study") as module:
+        yield module
 
 
 def _recorder():
