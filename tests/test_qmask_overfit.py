@@ -28,12 +28,14 @@ def test_overfits_one_sample(tmp_path_factory) -> None:
     opt = torch.optim.AdamW(
         [
             {"params": list(model.vlm.parameters()), "lr": 3e-4},
-            {"params": list(model.head.parameters()), "lr": 3e-3},
+            {"params": list(model.head.parameters()), "lr": 1e-3},
         ],
         weight_decay=0.0,
     )
+    # 150 steps at head lr 1e-3: with 60 steps at 3e-3 the head fell into the all-background
+    # minimum for 3 of 4 seeds (Dice 0.12 -> 0.08) under the current dependency versions.
     history = []
-    for _ in range(60):
+    for _ in range(150):
         out = model.training_step(batch)
         opt.zero_grad()
         out["loss"].backward()

@@ -202,7 +202,10 @@ def test_kill_and_resume(tmp_path, server_factory):
     asked_before = sum(server.requests.values())
     preds, stats = run_bench(queries, answerer(server.url, timeout=30), out, workers=2)
     assert stats.cached == done and stats.answered == len(queries) - done
-    assert sum(server.requests.values()) - asked_before == len(queries) - done
+    # The killed run (1 worker) may have had one request in flight, which the server can count
+    # after the snapshot above; re-asking any of the `done` cached queries would add >= 3.
+    asked = sum(server.requests.values()) - asked_before
+    assert len(queries) - done <= asked <= len(queries) - done + 1
     assert score(queries, preds)["overall"] == pytest.approx(100.0)
     # a third run asks nothing
     _, stats = run_bench(queries, answerer(server.url), out, workers=2)
