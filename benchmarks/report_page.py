@@ -152,13 +152,15 @@ def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> s
             carried.setdefault(r["carried"]["date"], (r["carried"], []))[1].append(r["name"])
     for date, (origin, names) in carried.items():
         ref = origin["reference"]
+        hardware = origin.get("hardware") or "hardware not recorded"
         lines.append(
             f"- † Carried rows ({', '.join(f'`{n}`' for n in dict.fromkeys(names))}): copied from "
             f"the report of {date} (`--carry`), whose model folders were not at hand for this "
             "run. Accuracy depends on the weights and the sets alone, so it carries as it was; "
-            "their absolute speeds are that run's, and the ratios compare them with that run's "
-            f"reference, `{ref['name']}` ({ref['backend']}). That run's command: "
-            f"`{origin['command']}`."
+            f"their absolute speeds are that run's ({hardware}), and the "
+            "ratios compare them "
+            f"with that run's reference, `{ref['name']}` ({ref['backend']}). That run's "
+            f"command: `{origin['command']}`."
         )
     lines += [f"- Note: {n}" for n in result.get("notes", [])]
     lines += ["", "Command:", "", "```", result["command"], "```", ""]

@@ -65,7 +65,7 @@ def carry_rows(path: Path, names: Sequence[str], datasets: Mapping[str, Any]) ->
         if not found:
             raise CliError(f"--carry {name}: no measured row of that name in {path}")
         for row in found:  # a row carried into the earlier report keeps its first origin
-            carried = {"date": earlier["date"], "command": earlier["command"]}
+            carried = {k: earlier.get(k) for k in ("date", "command", "hardware", "threads")}
             carried["reference"] = {k: reference[k] for k in ("name", "backend", "speed")}
             rows.append({"carried": carried, **row})
     return rows

@@ -122,11 +122,13 @@ def test_scoring_and_table_by_hand(report):
     reference = {"name": "old", "backend": "pytorch"}
     reference["speed"] = {"latency_b1_s": 0.0246, "throughput_b64": 228.39, "batch": 64}
     origin = {"date": "2024-12-31T10:00:00", "command": "python benchmarks/report.py --old"}
+    origin |= {"hardware": "Old CPU, 2 logical cores, 2 threads", "threads": 2}
     carried = {**row, "name": "gone", "carried": {**origin, "reference": reference}}
     later = report.build_markdown({**result, "rows": [row, carried]}, None)
     assert "| gone † | pytorch | steps=1 | 36 | 75.00 |" in later
     assert "| gone † | pytorch | steps=1 | 1.50 | 12.3 | 456.8 | 0.50x | 2.00x |" in later
     assert "Carried rows (`gone`): copied from the report of 2024-12-31T10:00:00" in later
+    assert "that run's (Old CPU, 2 logical cores, 2 threads)" in later
     assert "that run's reference, `old` (pytorch)" in later
     assert "`python benchmarks/report.py --old`" in later
     assert "![accuracy vs throughput](img/plot.png)" in md
@@ -292,7 +294,7 @@ def test_carry_rows_copies_measured_rows_and_refuses_other_sets(report, tmp_path
         {"name": "gone", "backend": "onnx", "speed": speed, "error": None, "accuracy": {}},
         {"name": "gone", "backend": "onnx", "error": "RuntimeError: x"},
     ]
-    earlier = {"date": "d0", "command": "c0", "rows": rows}
+    earlier = {"date": "d0", "command": "c0", "hardware": "cpu0", "threads": 2, "rows": rows}
     earlier["datasets"] = {"a": {"samples": 4}, "b": {"samples": 3}}
     path = tmp_path / "benchmarks.json"
     path.write_text(json.dumps(earlier))
@@ -302,6 +304,8 @@ def test_carry_rows_copies_measured_rows_and_refuses_other_sets(report, tmp_path
     assert carried[0]["carried"] == {
         "date": "d0",
         "command": "c0",
+        "hardware": "cpu0",
+        "threads": 2,
         "reference": {"name": "ref", "backend": "pytorch", "speed": speed},
     }
     with pytest.raises(CliError, match="no measured row"):
