@@ -109,6 +109,14 @@ def seconds_per_step(recipe: Path, overrides: list[str], threads: int, steps: in
     return statistics.median(times)
 
 
+def plan_steps(
+    recipe: Path, overrides: list[str], minutes: float, threads: int
+) -> tuple[int, float]:
+    """``(max_steps, s_per_step)``: as many steps of ``recipe`` as fit in ``minutes``."""
+    sec = seconds_per_step(recipe, overrides, threads)
+    return max(10, int(minutes * 60 / sec)), sec
+
+
 def shared_plan(
     path: Path, recipe: Path, minutes: float, args
 ) -> Callable[[], tuple[int, float | None]]:
@@ -124,8 +132,7 @@ def shared_plan(
             if path.is_file():
                 saved = json.loads(path.read_text())
                 return saved["steps"], saved["s_per_step"]
-            sec = seconds_per_step(recipe, [], args.threads)
-            steps = max(10, int(minutes * 60 / sec))
+            steps, sec = plan_steps(recipe, [], minutes, args.threads)
             log(f"fine-tuning: {sec:.2f} s/step measured -> max_steps {steps} for every arm")
             path.write_text(json.dumps({"steps": steps, "s_per_step": sec}))
             return steps, sec
@@ -162,8 +169,7 @@ def train_phase(
         steps, sec = planned()
         log(f"{name}: shared schedule -> max_steps {steps}")
     else:
-        sec = seconds_per_step(recipe, overrides, args.threads)
-        steps = max(10, int(minutes * 60 / sec))
+        steps, sec = plan_steps(recipe, overrides, minutes, args.threads)
         log(f"{name}: {sec:.2f} s/step measured -> max_steps {steps}")
     out.mkdir(parents=True, exist_ok=True)
     plan.write_text(json.dumps({"steps": steps, "s_per_step": sec}))
@@ -378,7 +384,6 @@ def main() -> None:
     finetune_plan = shared_plan(out / "finetune_plan.json", RECIPES["finetune"], finetune_min, args)
     teacher = [f"model.teacher={out / 'mim' / 'final'}"]
     inits = {"scratch": None, "mim": out / "mim" / "final", "mnsp": out / "mnsp" / "final"}
-    pretrain_of = {"scratch": (), "mim": ("pretrain_mim",), "mnsp": ("pretrain_mnsp",)}
 
     def finetune(arm: str) -> Callable[[], dict]:
         overrides = [f"init.encoder={inits[arm]}"] if inits[arm] else []
@@ -411,9 +416,9 @@ def main() -> None:
             after=("pretrain_mim",),
             rank=1,
         ),
-        Job("finetune_mnsp", finetune("mnsp"), after=pretrain_of["mnsp"], rank=2),
+        Job("finetune_mnsp", finetune("mnsp"), after=("pretrain_mnsp",), rank=2),
         Job("finetune_scratch", finetune("scratch"), rank=3),
-        Job("finetune_mim", finetune("mim"), after=pretrain_of["mim"], rank=4),
+        Job("finetune_mim", finetune("mim"), after=("pretrain_mim",), rank=4),
         *(Job(f"eval_{arm}", evaluation(arm), after=(f"finetune_{arm}",), rank=5) for arm in ARMS),
         Job(
             "attention",

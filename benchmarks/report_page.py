@@ -157,8 +157,7 @@ def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> s
             f"- † Carried rows ({', '.join(f'`{n}`' for n in dict.fromkeys(names))}): copied from "
             f"the report of {date} (`--carry`), whose model folders were not at hand for this "
             "run. Accuracy depends on the weights and the sets alone, so it carries as it was; "
-            f"their absolute speeds are that run's ({hardware}), and the "
-            "ratios compare them "
+            f"their absolute speeds are that run's ({hardware}), and the ratios compare them "
             f"with that run's reference, `{ref['name']}` ({ref['backend']}). That run's "
             f"command: `{origin['command']}`."
         )
