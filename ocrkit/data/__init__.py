@@ -30,6 +30,7 @@ _EXPORTS = {
     "HFDataset": "ocrkit.data.hf",
     "HFStreamingDataset": "ocrkit.data.hf",
     "StrTransform": "ocrkit.data.transforms",
+    "PPOCRResize": "ocrkit.data.transforms",
     "Compose": "ocrkit.data.transforms",
     "to_tensor_image": "ocrkit.data.transforms",
     "denormalize": "ocrkit.data.transforms",

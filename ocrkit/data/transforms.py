@@ -1,12 +1,13 @@
 """Model-input transforms: RGB ``uint8`` arrays to normalized ``float`` tensors and back.
 
 Matches PARSeq's ``get_transform``: bicubic resize to (H, W) = (32, 128), scale to [0, 1], then
-normalize with mean 0.5 and std 0.5 to [-1, 1]. Classes (not lambdas) so DataLoader workers can
-pickle them.
+normalize with mean 0.5 and std 0.5 to [-1, 1]; :class:`PPOCRResize` is PP-OCR's input (height 48,
+aspect ratio kept, padded). Classes (not lambdas) so DataLoader workers can pickle them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -86,3 +87,60 @@ class Compose:
 
     def __repr__(self) -> str:
         return f"Compose({self.transforms})"
+
+
+class PPOCRResize:
+    """PaddleOCR's recognition input (``resize_norm_img`` of the PP-OCR predictors): resize to
+    height ``H`` keeping the aspect ratio (bilinear), normalize, pad with zeros on the right.
+
+    A single image (training, datasets) is padded to the fixed width ``W`` (wider crops are
+    squeezed to it, as PaddleOCR's ``RecResizeImg`` does); :meth:`batch` pads a batch to
+    ``max(W, H * widest aspect ratio)``, exactly as the ``rapidocr`` wheels do at inference.
+    ``bgr=True`` feeds the channels in OpenCV order, as PaddleOCR models were trained.
+    """
+
+    def __init__(
+        self,
+        img_size: Sequence[int] = (48, 320),
+        mean: float = 0.5,
+        std: float = 0.5,
+        bgr: bool = True,
+        max_width: int = 3200,
+    ) -> None:
+        self.img_size = (int(img_size[0]), int(img_size[1]))
+        self.mean, self.std, self.bgr = mean, std, bgr
+        self.max_width = int(max_width)
+
+    def _resized(self, image: np.ndarray, width: int) -> torch.Tensor:
+        height = self.img_size[0]
+        h, w = image.shape[:2]
+        ratio = w / float(h)
+        resized_w = min(width, int(math.ceil(height * ratio)))
+        if self.bgr:
+            image = image[..., ::-1]
+        resized = cv2.resize(np.ascontiguousarray(image), (resized_w, height))
+        out = torch.zeros(3, height, width)
+        out[:, :, :resized_w] = to_tensor_image(resized, self.mean, self.std)
+        return out
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        return self._resized(image, self.img_size[1])
+
+    def batch_width(self, images: Sequence[np.ndarray]) -> int:
+        """``int(H * max_wh_ratio)`` with ``max_wh_ratio`` at least ``W / H`` (the wheel's rule)."""
+        height, width = self.img_size
+        ratio = width / height
+        for image in images:
+            h, w = image.shape[:2]
+            ratio = max(ratio, w * 1.0 / h)
+        return min(int(height * ratio), self.max_width)
+
+    def batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        width = self.batch_width(images)
+        return torch.stack([self._resized(image, width) for image in images])
+
+    def __repr__(self) -> str:
+        return (
+            f"PPOCRResize(img_size={self.img_size}, mean={self.mean}, std={self.std}, "
+            f"bgr={self.bgr})"
+        )

@@ -29,6 +29,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "mean": 0.5,
     "std": 0.5,
     "aux_ctc": None,  # {"weight": w, "upsample": 2}: CTC on the encoder while training (ctc.py)
+    "preprocess": None,  # None/{"name": "fixed"}: resize to img_size; {"name": "ppocr", ...}
 }
 # Backbone kwargs that point at initial weights: once weights live in model.safetensors they must
 # not be read again when the folder is loaded.

@@ -10,8 +10,9 @@ which the decoder then reads. Inference never uses this head.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ocrkit.models.decoders.ctc import ctc_loss_from_targets
 
 
 class CTCAuxHead(nn.Module):
@@ -43,11 +44,4 @@ class CTCAuxHead(nn.Module):
         self, patch_tokens: torch.Tensor, grid: tuple[int, int], targets: torch.Tensor, eos: int
     ) -> torch.Tensor:
         """CTC loss against ``targets`` (characters then EOS then PAD, no BOS) ``[B, L]``."""
-        log_probs = self(patch_tokens, grid)
-        is_char = (targets != eos) & (targets < self.num_classes)
-        lengths = is_char.sum(dim=1)
-        flat = targets[is_char]
-        frames = torch.full((targets.shape[0],), log_probs.shape[0], dtype=torch.long)
-        return F.ctc_loss(
-            log_probs, flat, frames, lengths, blank=eos, reduction="mean", zero_infinity=True
-        )
+        return ctc_loss_from_targets(self(patch_tokens, grid), targets, eos)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -45,18 +45,47 @@ def as_image_list(inputs: ImageInput | Sequence[ImageInput]) -> list[ImageInput]
     return list(inputs)
 
 
-def make_transform(
-    img_size: tuple[int, int], mean: float = 0.5, std: float = 0.5
-) -> Callable[[np.ndarray], torch.Tensor]:
-    """The evaluation transform of the data layer (bicubic resize, ``(x/255 - mean) / std``)."""
-    from ocrkit.data.transforms import StrTransform
+PREPROCESS_KINDS = ("fixed", "ppocr")
 
-    return StrTransform(img_size=tuple(img_size), mean=mean, std=std)
+
+def make_transform(
+    img_size: tuple[int, int],
+    mean: float = 0.5,
+    std: float = 0.5,
+    preprocess: Mapping[str, Any] | None = None,
+) -> Callable[[np.ndarray], torch.Tensor]:
+    """The model's input transform: ``fixed`` (default: bicubic resize to ``img_size``, PARSeq)
+    or ``ppocr`` (height kept, aspect-ratio resize and right padding, PaddleOCR; options as
+    :class:`~ocrkit.data.transforms.PPOCRResize`, e.g. ``{"name": "ppocr", "bgr": true}``)."""
+    options = dict(preprocess or {"name": "fixed"})
+    kind = options.pop("name", "fixed")
+    if kind == "fixed":
+        from ocrkit.data.transforms import StrTransform
+
+        return StrTransform(img_size=tuple(img_size), mean=mean, std=std, **options)
+    if kind == "ppocr":
+        from ocrkit.data.transforms import PPOCRResize
+
+        return PPOCRResize(img_size=tuple(img_size), mean=mean, std=std, **options)
+    raise ValueError(f"unknown preprocess {kind!r}; choose from {PREPROCESS_KINDS}")
 
 
 def stack_batch(images: Sequence[Any], transform: Callable[[np.ndarray], Any]) -> torch.Tensor:
-    """Transform RGB arrays and stack them into ``[B, 3, H, W]``."""
+    """Transform RGB arrays into ``[B, 3, H, W]`` (the transform's own ``batch`` when it has one:
+    variable-width inputs are padded to the batch's widest)."""
+    batch = getattr(transform, "batch", None)
+    if callable(batch):
+        return batch(images)
     return torch.stack([torch.as_tensor(transform(img)) for img in images])
+
+
+def width_order(images: Sequence[np.ndarray], transform: Any) -> list[int]:
+    """Indices of ``images`` by aspect ratio for a variable-width transform (less padding, and
+    the order the PP-OCR predictors batch in); identity for a fixed-size one."""
+    if not callable(getattr(transform, "batch", None)):
+        return list(range(len(images)))
+    ratios = [im.shape[1] / float(im.shape[0]) for im in images]
+    return sorted(range(len(images)), key=lambda i: ratios[i])
 
 
 def recognize_in_batches(

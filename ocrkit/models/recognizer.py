@@ -25,6 +25,7 @@ from ocrkit.models.preprocess import (
     make_transform,
     recognize_in_batches,
     stack_batch,
+    width_order,
 )
 from ocrkit.models.weights import load_state_dict, select_prefix
 from ocrkit.text.charset import Charset
@@ -49,6 +50,7 @@ class Recognizer(nn.Module):
         std: float = 0.5,
         config: Mapping[str, Any] | None = None,
         aux_ctc: Mapping[str, Any] | None = None,
+        preprocess: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -56,7 +58,7 @@ class Recognizer(nn.Module):
         self.tokenizer = tokenizer
         self.img_size = (int(img_size[0]), int(img_size[1]))
         self.mean, self.std = mean, std
-        self.transform = make_transform(self.img_size, mean, std)
+        self.transform = make_transform(self.img_size, mean, std, preprocess)
         self.config = dict(config or {})
         self.ctc_weight = float((aux_ctc or {}).get("weight", 0.0))
         self.ctc_head: CTCAuxHead | None = None
@@ -91,6 +93,7 @@ class Recognizer(nn.Module):
             std=config["std"],
             config=config,
             aux_ctc=config.get("aux_ctc"),
+            preprocess=config.get("preprocess"),
         )
 
     @classmethod
@@ -154,6 +157,47 @@ class Recognizer(nn.Module):
             logger.warning("encoder weights: %d backbone tensors not in checkpoint", len(missing))
         return {"prefix": used, "loaded": len(loaded), "missing": missing, "unexpected": unexpected}
 
+    def load_model_weights(self, directory: str | Path) -> dict[str, Any]:
+        """Initialize backbone *and* decoder from a recognizer folder of the same architecture.
+
+        When the folder's charset differs from this model's, a CTC head is remapped first
+        (:meth:`~ocrkit.models.decoders.ctc.CTCDecoder.remap_charset`): the rows of the
+        characters both charsets hold keep their trained values. Returns the remap report.
+        """
+        from ocrkit.models.decoders.ctc import CTCDecoder
+
+        source = Recognizer.from_pretrained(directory)
+        report: dict[str, Any] = {"kept": len(self.charset), "new": []}
+        if source.charset.chars != self.charset.chars:
+            if not isinstance(source.decoder, CTCDecoder):
+                raise ValueError(
+                    f"{directory}: its charset differs from the recipe's and its decoder "
+                    f"({type(source.decoder).__name__}) cannot be remapped; use init.encoder"
+                )
+            report = source.decoder.remap_charset(self.tokenizer)
+        self.load_state_dict(source.state_dict(), strict=True)
+        return report
+
+    def freeze_encoder(self) -> None:
+        """Train the decoder only: the backbone's parameters stop needing gradients and the
+        backbone stays in eval mode (its batch-norm statistics stay as loaded)."""
+        self.backbone.requires_grad_(False)
+        self.frozen_encoder = True
+        self.backbone.eval()
+
+    def train(self, mode: bool = True) -> Recognizer:
+        super().train(mode)
+        if getattr(self, "frozen_encoder", False):
+            self.backbone.eval()
+        return self
+
+    def lr_scale_for(self, name: str) -> float:
+        """The optimizer's lr multiplier of parameter ``name`` (``encoder_lr_scale`` on the
+        backbone, 1 elsewhere); read by :func:`ocrkit.train.optim.param_groups`."""
+        if name.startswith("backbone."):
+            return float(getattr(self, "encoder_lr_scale", 1.0))
+        return 1.0
+
     # ---- properties -----------------------------------------------------------------------
     @property
     def charset(self) -> Charset:
@@ -190,14 +234,15 @@ class Recognizer(nn.Module):
         self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
     ) -> list[Prediction]:
         """The evaluator's ``Predictor`` method: RGB ``uint8`` arrays -> predictions."""
-        predictions: list[Prediction] = []
+        order = width_order(images, self.transform)
+        predictions: list[Prediction | None] = [None] * len(images)
         with _eval_mode(self), torch.inference_mode():
             for start in range(0, len(images), batch_size):
-                chunk = images[start : start + batch_size]
-                x = stack_batch(chunk, self.transform).to(self.device)
-                for d in self.tokenizer.decode(self(x, **generate_kwargs)):
-                    predictions.append(Prediction(d.text, d.confidence, d.char_confidences))
-        return predictions
+                index = order[start : start + batch_size]
+                x = stack_batch([images[i] for i in index], self.transform).to(self.device)
+                for i, d in zip(index, self.tokenizer.decode(self(x, **generate_kwargs))):
+                    predictions[i] = Prediction(d.text, d.confidence, d.char_confidences)
+        return predictions  # type: ignore[return-value]
 
     def recognize(
         self,

@@ -73,7 +73,8 @@ def param_groups(
 
     Uses the model's own ``param_groups(weight_decay=, lr=, layer_decay=)`` when defined. 1-d
     parameters (norm weights, biases) and names from ``model.no_weight_decay()`` get no weight
-    decay. Each group carries ``lr_scale`` so schedules keep the layer ratio.
+    decay; ``model.lr_scale_for(name)``, when defined, multiplies a parameter's lr (e.g. a lower
+    encoder lr when fine-tuning). Each group carries ``lr_scale`` so schedules keep the ratios.
     """
     own = getattr(model, "param_groups", None)
     if callable(own):
@@ -87,15 +88,17 @@ def param_groups(
     layer_fn: Callable[[str, int], int] = own_layer_fn or (
         lambda n, layers: layer_id_from_name(n, layers, prefix)
     )
-    groups: dict[tuple[bool, int], dict[str, Any]] = {}
+    lr_scale_fn: Callable[[str], float] | None = getattr(model, "lr_scale_for", None)
+    groups: dict[tuple[bool, int, float], dict[str, Any]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         decay = param.ndim > 1 and name not in skip and not name.endswith(".bias")
         layer = layer_fn(name, num_layers) if use_layers else 0
         scale = layer_decay ** (num_layers + 1 - layer) if use_layers else 1.0  # type: ignore[operator]
+        scale *= lr_scale_fn(name) if lr_scale_fn is not None else 1.0
         group = groups.setdefault(
-            (decay, layer),
+            (decay, layer, scale),
             {
                 "params": [],
                 "param_names": [],

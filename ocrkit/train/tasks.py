@@ -3,7 +3,8 @@
 The ``str`` task (supervised recognizer) reads these recipe sections::
 
     model: {...}                 # Recognizer.from_config
-    init: {encoder: PATH}        # optional: Recognizer.load_encoder_weights
+    init: {encoder: PATH}        # optional: Recognizer.load_encoder_weights; or model: DIR,
+                                 # freeze_encoder: true, encoder_lr_scale: 0.1 (init_model)
     data:
       protocol: parseq36         # label filter/normalization for training and validation
       augment: abinet            # StrAugment preset, or null
@@ -118,9 +119,13 @@ class _PerSampleSeed:
         return f"PerSampleSeed({self.augment!r})"
 
 
-def build_str_data(config: Mapping[str, Any], img_size: tuple[int, int], seed: int, workers: int):
-    """Train dataset (augmented, transformed) and raw validation sets from ``config["data"]``."""
+def build_str_data(config: Mapping[str, Any], model_transform: Any, seed: int, workers: int):
+    """Train dataset (augmented, then the model's own input transform) and raw validation sets
+    from ``config["data"]``. ``model_transform`` may also be an ``img_size`` (H, W)."""
     from ocrkit.data import StrTransform, SubsetStrDataset
+
+    if isinstance(model_transform, (tuple, list)):
+        model_transform = StrTransform(tuple(model_transform))
 
     data = config.get("data") or {}
     specs = data.get("train")
@@ -137,7 +142,7 @@ def build_str_data(config: Mapping[str, Any], img_size: tuple[int, int], seed: i
                 f"available ({exc}); set data.augment=null"
             ) from None
         steps.append(_PerSampleSeed(StrAugment(preset=data["augment"])))
-    steps.append(StrTransform(img_size))
+    steps.append(model_transform)
     from ocrkit.data import Compose
 
     transform = Compose(steps)
@@ -187,6 +192,35 @@ def make_eval_fn(val_sets: Mapping[str, Dataset], protocol: str, batch_size: int
     return eval_fn
 
 
+def init_model(model: Any, init: Mapping[str, Any]) -> None:
+    """The recipe's ``init`` section: ``encoder: PATH`` (backbone weights), ``model: DIR``
+    (backbone and decoder of a recognizer folder; a CTC head is remapped to the recipe's
+    charset), ``freeze_encoder: true`` (train the decoder only), ``encoder_lr_scale: s``."""
+    unknown = set(init) - {"encoder", "model", "freeze_encoder", "encoder_lr_scale"}
+    if unknown:
+        raise ConfigError(f"recipe key init: unknown keys {sorted(unknown)}")
+    if init.get("encoder") and init.get("model"):
+        raise ConfigError("recipe key init: give encoder or model, not both")
+    if init.get("encoder"):
+        result = model.load_encoder_weights(init["encoder"])
+        log.info("initialized encoder from %s: %s tensors", init["encoder"], result["loaded"])
+    if init.get("model"):
+        try:
+            report = model.load_model_weights(init["model"])
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigError(f"recipe key init.model: {exc}") from None
+        log.info(
+            "initialized from %s: %d characters kept, new %s",
+            init["model"],
+            report["kept"],
+            report["new"],
+        )
+    if init.get("freeze_encoder"):
+        model.freeze_encoder()
+    if init.get("encoder_lr_scale") is not None:
+        model.encoder_lr_scale = float(init["encoder_lr_scale"])
+
+
 @TASKS.register("str")
 def str_task(config: Mapping[str, Any]) -> TaskParts:
     """Supervised scene text recognition: ``Recognizer`` + labelled word images."""
@@ -201,13 +235,10 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
         model = Recognizer.from_config(config["model"])
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"recipe key model: {exc}") from None
-    encoder = (config.get("init") or {}).get("encoder")
-    if encoder:
-        result = model.load_encoder_weights(encoder)
-        log.info("initialized encoder from %s: %s tensors", encoder, result["loaded"])
+    init_model(model, config.get("init") or {})
     train_cfg = config.get("train") or {}
     train, val = build_str_data(
-        config, model.img_size, int(train_cfg.get("seed", 0)), int(train_cfg.get("num_workers", 0))
+        config, model.transform, int(train_cfg.get("seed", 0)), int(train_cfg.get("num_workers", 0))
     )
     protocol = (config.get("data") or {}).get("protocol", "parseq36")
     eval_fn = make_eval_fn(val, protocol) if val else None

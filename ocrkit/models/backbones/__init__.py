@@ -1,7 +1,8 @@
 """Image encoders that turn word images into tokens ``[B, N, C]``.
 
 Every backbone exposes ``num_features`` (token width) and ``has_cls`` (whether token 0 is a
-[CLS] token). Build one by name with :func:`build_backbone`; ``timm:<model_name>`` wraps any timm
+[CLS] token). ``ppocrv6_rec_small`` and ``ppocrv4_rec`` are PP-OCR's recognition encoders
+(48-pixel-high crops of any width). Build one by name with :func:`build_backbone`; ``timm:<model_name>`` wraps any timm
 model.
 """
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from ocrkit.models.backbones.ppocr import PPOCREncoder, ppocrv4_rec, ppocrv6_rec_small
 from ocrkit.models.backbones.svtrv2 import SVTRv2, svtrv2_base, svtrv2_small
 from ocrkit.models.backbones.timm_backbone import TimmBackbone
 from ocrkit.models.backbones.vit import VIT_CONFIGS, TextViT
@@ -36,6 +38,8 @@ BACKBONES.register("timm")(TimmBackbone)
 
 BACKBONES.register("svtrv2_small")(svtrv2_small)
 BACKBONES.register("svtrv2_base")(svtrv2_base)
+BACKBONES.register("ppocrv6_rec_small")(ppocrv6_rec_small)
+BACKBONES.register("ppocrv4_rec")(ppocrv4_rec)
 
 
 def build_backbone(name: str, **kwargs: Any) -> nn.Module:
@@ -45,4 +49,4 @@ def build_backbone(name: str, **kwargs: Any) -> nn.Module:
     return BACKBONES.build(name, **kwargs)
 
 
-__all__ = ["BACKBONES", "SVTRv2", "TextViT", "TimmBackbone", "build_backbone"]
+__all__ = ["BACKBONES", "PPOCREncoder", "SVTRv2", "TextViT", "TimmBackbone", "build_backbone"]

@@ -1,0 +1,111 @@
+"""CTC decoding (Graves et al., ICML 2006): one linear layer over encoder frames, greedy read-out.
+
+The class layout is PaddleOCR's and the tokenizer's at once: class 0 is the CTC blank (the
+tokenizer's EOS id), characters keep their 1-based tokenizer ids. :meth:`CTCDecoder.generate`
+collapses the greedy path (drop repeats, then blanks) into the left-aligned layout every ocrkit
+decoder returns (one row per emitted character, then an EOS row), so ``Tokenizer.decode`` reads
+CTC, AR and MDiff outputs alike. The sequence confidence is then the product of the emitted
+frames' maximum probabilities (PaddleOCR reports their mean).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ocrkit.text.charset import Charset
+from ocrkit.text.tokenizer import Tokenizer
+
+
+def ctc_loss_from_targets(log_probs: torch.Tensor, targets: torch.Tensor, eos: int) -> torch.Tensor:
+    """Mean CTC loss of ``log_probs [T, B, K]`` against tokenizer ``targets`` without BOS
+    (characters, EOS, PAD): ids ``>= K`` (PAD, specials) and EOS are not characters."""
+    num_classes = log_probs.shape[-1]
+    is_char = (targets != eos) & (targets < num_classes)
+    lengths = is_char.sum(dim=1)
+    frames = torch.full((targets.shape[0],), log_probs.shape[0], dtype=torch.long)
+    return F.ctc_loss(
+        log_probs,
+        targets[is_char],
+        frames,
+        lengths,
+        blank=eos,
+        reduction="mean",
+        zero_infinity=True,
+    )
+
+
+def collapse_greedy(probs: torch.Tensor, blank: int = 0, length: int | None = None) -> torch.Tensor:
+    """Greedy CTC path of ``probs [B, T, K]`` as ``[B, L, K]``: the frames that emit a character
+    (argmax not blank, not a repeat of the previous frame), left-aligned, then one-hot blank rows.
+    """
+    b, t, k = probs.shape
+    ids = probs.argmax(-1)
+    previous = torch.cat([torch.full_like(ids[:, :1], blank), ids[:, :-1]], dim=1)
+    emit = (ids != blank) & (ids != previous)
+    counts = emit.sum(dim=1)
+    length = int(length if length is not None else max(int(counts.max()) if b else 0, 0) + 1)
+    out = torch.zeros(b, length, k, dtype=probs.dtype, device=probs.device)
+    out[:, :, blank] = 1.0
+    rows, frames = emit.nonzero(as_tuple=True)
+    slots = torch.cumsum(emit, dim=1)[rows, frames] - 1
+    keep = slots < length - 1
+    out[rows[keep], slots[keep]] = probs[rows[keep], frames[keep]]
+    return out
+
+
+class CTCDecoder(nn.Module):
+    """A linear CTC head over encoder tokens ``[B, T, C]`` (PP-OCR's ``CTCHead``)."""
+
+    def __init__(
+        self, tokenizer: Tokenizer, in_features: int, max_length: int | None = None
+    ) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.max_length = max_length or tokenizer.max_length
+        self.fc = nn.Linear(in_features, tokenizer.num_classes)
+
+    def logits(self, memory: torch.Tensor) -> torch.Tensor:
+        """Frame logits ``[B, T, num_classes]``."""
+        return self.fc(memory)
+
+    def loss(
+        self, memory: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """CTC loss; ``targets`` from ``tokenizer.encode`` (BOS first, which is dropped)."""
+        log_probs = self.logits(memory).float().log_softmax(-1).transpose(0, 1)
+        loss = ctc_loss_from_targets(log_probs, targets[:, 1:], self.tokenizer.EOS)
+        return loss, {}
+
+    def generate(self, memory: torch.Tensor, **_: Any) -> torch.Tensor:
+        """Collapsed greedy read-out ``[B, L, num_classes]`` (see :func:`collapse_greedy`)."""
+        probs = self.logits(memory).float().softmax(-1)
+        return collapse_greedy(probs, self.tokenizer.EOS)
+
+    @torch.no_grad()
+    def remap_charset(self, tokenizer: Tokenizer, init_std: float = 0.02) -> dict[str, Any]:
+        """Switch to ``tokenizer``'s charset, keeping the trained rows of every kept character
+        (and the blank row) bit-identical; new characters get small random rows.
+
+        Returns ``{"kept": n, "new": [chars]}``.
+        """
+        old = self.tokenizer.charset
+        weight, bias = self.fc.weight, self.fc.bias
+        fc = nn.Linear(weight.shape[1], tokenizer.num_classes).to(weight.device, weight.dtype)
+        nn.init.trunc_normal_(fc.weight, std=init_std)
+        nn.init.zeros_(fc.bias)
+        rows = _row_map(old, tokenizer.charset)
+        fc.weight[0], fc.bias[0] = weight[0], bias[0]
+        for new_id, old_id in rows.items():
+            fc.weight[new_id], fc.bias[new_id] = weight[old_id], bias[old_id]
+        self.fc, self.tokenizer = fc, tokenizer
+        new = [c for c in tokenizer.charset.chars if c not in old]
+        return {"kept": len(rows), "new": new}
+
+
+def _row_map(old: Charset, new: Charset) -> dict[int, int]:
+    """New 1-based class id -> old 1-based class id, for characters both charsets hold."""
+    return {i + 1: old.index(c) + 1 for i, c in enumerate(new.chars) if c in old}
