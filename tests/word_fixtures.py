@@ -41,7 +41,7 @@ def train_on_words(model_config: dict, output, **train_options):
     """
     import torch
 
-    from ocrkit.data import StrTransform, collate_samples
+    from ocrkit.data import collate_samples
     from ocrkit.models import Recognizer
     from ocrkit.train import TrainConfig, Trainer
     from ocrkit.train.tasks import make_eval_fn
@@ -55,7 +55,7 @@ def train_on_words(model_config: dict, output, **train_options):
     model = Recognizer.from_config(model_config)
     eval_fn = make_eval_fn({"words": Words()}, "parseq36")
     trainer = Trainer(
-        model, Words(StrTransform((32, 128))), TrainConfig(**options), output, collate_samples,
+        model, Words(model.transform), TrainConfig(**options), output, collate_samples,
         eval_fn,
     )  # fmt: skip
     return trainer.fit()

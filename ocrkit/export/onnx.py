@@ -26,11 +26,13 @@ from torch import nn
 from ocrkit.export import onnx_steps
 from ocrkit.models import checkpoint
 from ocrkit.models.decoders import DECODERS
+from ocrkit.models.decoders.ctc import collapse_greedy
 from ocrkit.models.preprocess import (
     ImageInput,
     make_transform,
     recognize_in_batches,
     stack_batch,
+    width_order,
 )
 from ocrkit.models.recognizer import Recognizer
 from ocrkit.text.tokenizer import Tokenizer
@@ -62,6 +64,23 @@ class _EncoderGraph(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
+
+
+class _FrameLogitsGraph(nn.Module):
+    """CTC: memory -> frame logits (the greedy collapse runs in Python)."""
+
+    def __init__(self, decoder: nn.Module) -> None:
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.decoder.logits(memory)
+
+
+def _is_ctc(decoder: nn.Module) -> bool:
+    return not callable(getattr(decoder, "token_logits", None)) and callable(
+        getattr(decoder, "logits", None)
+    )
 
 
 class _DecoderGraph(nn.Module):
@@ -119,14 +138,15 @@ def export_onnx(
         opset = 18
     if not isinstance(model, Recognizer):
         model = Recognizer.from_pretrained(model)
-    if not callable(getattr(model.decoder, "token_logits", None)):
+    ctc = _is_ctc(model.decoder)
+    if not ctc and not callable(getattr(model.decoder, "token_logits", None)):
         name = type(model.decoder).__name__
         raise ValueError(f"{name} has no token_logits(memory, tokens) to export")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / META_NAME).unlink(missing_ok=True)  # written last: marks a complete folder
     was_training = model.training
-    cached = onnx_steps.supports_cached_steps(model.decoder)
+    cached = not ctc and onnx_steps.supports_cached_steps(model.decoder)
     for stale in (onnx_steps.MEMORY_NAME, onnx_steps.STEP_NAME):
         (directory / stale).unlink(missing_ok=True)
     try:
@@ -150,6 +170,7 @@ def export_onnx(
         "encoder": encoder,
         "decoder": decoder,
         "memory_features": int(inputs[1].shape[-1]),
+        "decoder_kind": "ctc" if ctc else "tokens",
         "torch_version": torch.__version__,
         "onnx_version": onnx.__version__,
         "ocrkit_version": __version__,
@@ -178,15 +199,29 @@ def _export_graphs(
     length = decoder.max_length + 1  # > 1: the AR graph is traced with its causal mask
     tokens = torch.randint(0, model.tokenizer.num_classes, (2, length), device=model.device)
     batch, seq = {0: "batch"}, {0: "batch", 1: "length"}
+    variable = callable(getattr(model.transform, "batch", None))  # PP-OCR: any input width
     _export_graph(
         _EncoderGraph(model.backbone).eval(),
         (images,),
         directory / ENCODER_NAME,
         ([IMAGES], [MEMORY]),
-        {IMAGES: batch, MEMORY: batch},
+        {IMAGES: {0: "batch", 3: "width"}, MEMORY: seq}
+        if variable
+        else {IMAGES: batch, MEMORY: batch},
         opset,
         dynamo,
     )
+    if _is_ctc(decoder):
+        _export_graph(
+            _FrameLogitsGraph(decoder).eval(),
+            (memory,),
+            directory / DECODER_NAME,
+            ([MEMORY], [LOGITS]),
+            {MEMORY: seq, LOGITS: seq},
+            opset,
+            dynamo,
+        )
+        return (images, memory, None), (memory, decoder.logits(memory))
     _export_graph(
         _DecoderGraph(decoder).eval(),
         (memory, tokens),
@@ -234,10 +269,11 @@ def _verify(
     except ImportError:
         logger.info("onnxruntime is not installed: the exported graphs were not run")
         return None
-    images, memory, tokens = (t.cpu().numpy() for t in inputs)
+    images, memory, tokens = (t.cpu().numpy() if t is not None else None for t in inputs)
+    decoder_feed = {MEMORY: memory} if tokens is None else {MEMORY: memory, TOKENS: tokens}
     runs = (
         ("encoder", ENCODER_NAME, {IMAGES: images}),
-        ("decoder", DECODER_NAME, {MEMORY: memory, TOKENS: tokens}),
+        ("decoder", DECODER_NAME, decoder_feed),
     )
     diffs = {}
     for (name, file, feed), ref in zip(runs, expected):
@@ -277,7 +313,10 @@ class OnnxRecognizer:
             checkpoint.resolve_charset(config["charset"]), max_length=config["max_length"]
         )
         self.img_size = (int(config["img_size"][0]), int(config["img_size"][1]))
-        self.transform = make_transform(self.img_size, config["mean"], config["std"])
+        self.transform = make_transform(
+            self.img_size, config["mean"], config["std"], config.get("preprocess")
+        )
+        self.ctc = self.meta.get("decoder_kind") == "ctc"
         # the decoder module only runs its Python loop here: no weights (meta device)
         name, kwargs = checkpoint.split_spec(config["decoder"])
         with torch.device("meta"):
@@ -337,18 +376,26 @@ class OnnxRecognizer:
         self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
     ) -> list[Prediction]:
         """The evaluator's ``Predictor`` method: RGB ``uint8`` arrays -> predictions."""
-        predictions: list[Prediction] = []
+        order = width_order(images, self.transform)
+        predictions: list[Prediction | None] = [None] * len(images)
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
-                x = stack_batch(images[start : start + batch_size], self.transform)
-                memory = torch.from_numpy(self.encode(x.numpy()))
-                loops = {"network": self.network}
-                if self.cached_steps is not None:
-                    loops["cached"] = self.cached_steps
-                probs = self.decoder.generate(memory, **loops, **generate_kwargs)
-                for d in self.tokenizer.decode(probs):
-                    predictions.append(Prediction(d.text, d.confidence, d.char_confidences))
-        return predictions
+                index = order[start : start + batch_size]
+                x = stack_batch([images[i] for i in index], self.transform)
+                memory = self.encode(x.numpy())
+                if self.ctc:
+                    logits = self.decoder_session.run([LOGITS], {MEMORY: memory})[0]
+                    probs = collapse_greedy(torch.from_numpy(logits).softmax(-1))
+                else:
+                    loops = {"network": self.network}
+                    if self.cached_steps is not None:
+                        loops["cached"] = self.cached_steps
+                    probs = self.decoder.generate(
+                        torch.from_numpy(memory), **loops, **generate_kwargs
+                    )
+                for i, d in zip(index, self.tokenizer.decode(probs)):
+                    predictions[i] = Prediction(d.text, d.confidence, d.char_confidences)
+        return predictions  # type: ignore[return-value]
 
     def recognize(
         self,

@@ -13,6 +13,12 @@ PRESETS: dict[str, str] = {
     "62": string.digits + string.ascii_lowercase + string.ascii_uppercase,
     # printable ASCII without whitespace: digits, letters, punctuation (PARSeq's "94")
     "94": string.digits + string.ascii_lowercase + string.ascii_uppercase + string.punctuation,
+    # "94" plus the space: Latin text lines (ocrkit's default recognizer)
+    "95": string.digits
+    + string.ascii_lowercase
+    + string.ascii_uppercase
+    + string.punctuation
+    + " ",
 }
 
 
@@ -39,7 +45,8 @@ class Charset:
 
     @classmethod
     def preset(cls, name: str) -> Charset:
-        """One of ``36`` (0-9a-z), ``62`` (cased) or ``94`` (printable ASCII without space)."""
+        """One of ``36`` (0-9a-z), ``62`` (cased), ``94`` (printable ASCII without space) or
+        ``95`` (printable ASCII with space)."""
         if name not in PRESETS:
             raise KeyError(f"unknown charset preset {name!r}; choose from {sorted(PRESETS)}")
         return cls(tuple(PRESETS[name]), name)

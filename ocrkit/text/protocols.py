@@ -37,6 +37,7 @@ class LabelProtocol:
     charset: Charset | None  # None: keep every character (the ``raw`` protocol)
     max_length: int | None = 25
     remove_whitespace: bool = True
+    collapse_whitespace: bool = False  # with whitespace kept: runs of it -> one space, trimmed
     fold_to_ascii: bool = True
     lowercase: bool = False
 
@@ -50,6 +51,8 @@ class LabelProtocol:
         """Steps 1-2: whitespace removal and ASCII folding."""
         if self.remove_whitespace:
             text = "".join(text.split())
+        elif self.collapse_whitespace:
+            text = " ".join(text.split())
         if self.fold_to_ascii:
             text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
         return text
@@ -112,6 +115,15 @@ def cased62(**overrides) -> LabelProtocol:
 def full94(**overrides) -> LabelProtocol:
     """Case-sensitive printable ASCII with punctuation."""
     return _charset_protocol("full94", "94", **overrides)
+
+
+@PROTOCOLS.register("full95")
+def full95(**overrides) -> LabelProtocol:
+    """Printable ASCII with the space kept (runs of whitespace become one space): a training
+    protocol for text lines; benchmarks score words with the protocols above."""
+    return _charset_protocol(
+        "full95", "95", **{"remove_whitespace": False, "collapse_whitespace": True, **overrides}
+    )
 
 
 @PROTOCOLS.register("raw")

@@ -11,6 +11,7 @@ The ``str`` task (supervised recognizer) reads these recipe sections::
       train:                     # dataset specs (see ocrkit.data.open_dataset); a dict spec may add
         - ${OCRKIT_DATA}/str/iiit5k_train
         - {path: ..., holdout: 200, repeat: 2}   # 200 seeded samples -> validation; 2x oversampled
+        - {path: ..., max_samples: 5000}         # a seeded subset of the (remaining) samples
         - {type: synth, num_samples: 20000, seed: 0}   # rendered once into a cache LMDB
       val: {name: spec, ...}     # optional extra validation sets (never test sets for selection)
       val_max_samples: 1000      # cap per validation set
@@ -48,7 +49,7 @@ class TaskParts:
 
 TASKS: Registry[TaskParts] = Registry("task")
 
-_SPEC_KEYS = ("holdout", "repeat", "name")
+_SPEC_KEYS = ("holdout", "repeat", "name", "max_samples")
 
 
 def _cache_dir() -> Path:
@@ -161,6 +162,10 @@ def build_str_data(config: Mapping[str, Any], model_transform: Any, seed: int, w
             keep, held = _split(len(train_set), holdout, seed + i)
             val[f"{name}_holdout"] = SubsetStrDataset(_open(spec, protocol, None, workers), held)
             train_set = SubsetStrDataset(train_set, keep)
+        cap = int(options.get("max_samples", 0) or 0)
+        if cap and cap < len(train_set):
+            order = np.random.default_rng(seed + 1000 + i).permutation(len(train_set))
+            train_set = SubsetStrDataset(train_set, sorted(order[:cap].tolist()))
         repeat = int(options.get("repeat", 1) or 1)
         parts.extend([train_set] * repeat)
         log.info("train set %s: %d samples x %d", name, len(train_set), repeat)
@@ -192,6 +197,25 @@ def make_eval_fn(val_sets: Mapping[str, Dataset], protocol: str, batch_size: int
     return eval_fn
 
 
+def resolve_model_folder(spec: str) -> Path:
+    """A recognizer folder, or ``ppocr:<wheel>`` (``ppocr:rapidocr``, ``ppocr:rapidocr-onnxruntime``):
+    the PP-OCR recognizer of that installed wheel, converted once into the ocrkit cache."""
+    if not str(spec).startswith("ppocr:"):
+        return Path(spec)
+    from importlib.metadata import version
+
+    from ocrkit.models.convert_ppocr import WHEEL_MODELS, convert_ppocr, wheel_model_path
+
+    package = str(spec)[len("ppocr:") :]
+    if package not in WHEEL_MODELS:
+        raise ConfigError(f"recipe key init.model: {spec!r}: choose ppocr:{'|'.join(WHEEL_MODELS)}")
+    target = _cache_dir() / "ppocr" / f"{package}-{version(package)}"
+    if not (target / "model.safetensors").is_file():
+        log.info("converting the %s recognizer into %s (first use)", package, target)
+        convert_ppocr(wheel_model_path(package), target, source=f"the {package} wheel")
+    return target
+
+
 def init_model(model: Any, init: Mapping[str, Any]) -> None:
     """The recipe's ``init`` section: ``encoder: PATH`` (backbone weights), ``model: DIR``
     (backbone and decoder of a recognizer folder; a CTC head is remapped to the recipe's
@@ -206,7 +230,7 @@ def init_model(model: Any, init: Mapping[str, Any]) -> None:
         log.info("initialized encoder from %s: %s tensors", init["encoder"], result["loaded"])
     if init.get("model"):
         try:
-            report = model.load_model_weights(init["model"])
+            report = model.load_model_weights(resolve_model_folder(init["model"]))
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"recipe key init.model: {exc}") from None
         log.info(
