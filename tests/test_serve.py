@@ -2,68 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import json
+import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 from qmask_helpers import tiny_cache, word_image
+from serve_helpers import TIMEOUT, Echo, body, post, post_full, wait_for
 
 from ocrkit.serve import ModelServer, RequestError, load_backend, parse_chat_request
-from ocrkit.serve.protocol import ChatRequest
-
-TIMEOUT = 60
-
-
-def data_url(image: np.ndarray) -> str:
-    ok, buf = cv2.imencode(".png", image)
-    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode()
-
-
-def body(prompt: str = "hi", images=(), model: str = "m") -> dict:
-    content = [{"type": "image_url", "image_url": {"url": data_url(i)}} for i in images]
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": content + [{"type": "text", "text": prompt}]}],
-    }
-
-
-def post(url: str, payload, raw: bytes | None = None, method: str = "POST") -> tuple[int, dict]:
-    data = raw if raw is not None else json.dumps(payload).encode()
-    req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-class Echo:
-    """A stub backend: echoes the prompt; optionally waits for ``gate`` first."""
-
-    name, kind = "m", "stub"
-
-    def __init__(self, gate: threading.Event | None = None, delay: float = 0.0) -> None:
-        self.gate, self.delay, self.calls = gate, delay, 0
-
-    def answer(self, request: ChatRequest):
-        if self.gate is not None:
-            self.gate.wait(TIMEOUT)
-        time.sleep(self.delay)
-        self.calls += 1
-        if request.prompt == "boom":
-            raise RuntimeError("model exploded")
-        return f"{request.prompt}|{len(request.images)}", {}
 
 
 def test_chat_completion_round_trip_and_endpoints() -> None:
@@ -149,11 +102,12 @@ def test_bounded_queue_answers_503_then_recovers() -> None:
 
         threads = [threading.Thread(target=call) for _ in range(2)]
         threads[0].start()
-        time.sleep(0.3)  # the worker holds the first request at the gate
-        threads[1].start()  # queued (the queue holds one)
-        time.sleep(0.3)
-        code, reply = post(f"{server.url}/chat/completions", body())  # no room: refused at once
+        wait_for(backend.entered.is_set, "the worker to hold the first request at the gate")
+        threads[1].start()
+        wait_for(lambda: server.queued == 1, "the second request in the queue (it holds one)")
+        code, reply, headers = post_full(f"{server.url}/chat/completions", body())  # no room
         assert code == 503 and "busy" in reply["error"]["message"]
+        assert headers["Retry-After"] == "1"
         gate.set()
         for t in threads:
             t.join(TIMEOUT)
@@ -161,19 +115,25 @@ def test_bounded_queue_answers_503_then_recovers() -> None:
 
 
 def test_timeout_gives_504_and_shutdown_drains_the_queue() -> None:
-    server = ModelServer(Echo(delay=0.6), port=0, timeout=0.2).start()
-    code, reply = post(f"{server.url}/chat/completions", body())
-    assert code == 504
+    gate = threading.Event()
+    backend = Echo(gate)
+    server = ModelServer(backend, port=0, timeout=0.2).start()
+    code, reply = post(f"{server.url}/chat/completions", body())  # the worker waits at the gate
+    assert code == 504 and "no answer within" in reply["error"]["message"]
     server.timeout = TIMEOUT
     done: list[int] = []
     t = threading.Thread(
         target=lambda: done.append(post(f"{server.url}/chat/completions", body())[0])
     )
     t.start()
-    time.sleep(0.2)
-    server.shutdown()  # drains: the in-flight request is still answered
+    wait_for(lambda: server.queued == 1, "the second request queued behind the first")
+    stopper = threading.Thread(target=server.shutdown)
+    stopper.start()
+    wait_for(server.closing.is_set, "the shutdown to begin")
+    gate.set()  # the worker finishes the abandoned request, then answers the queued one
+    stopper.join(TIMEOUT)
     t.join(TIMEOUT)
-    assert done == [200]
+    assert done == [200] and backend.calls == 2
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{server.url}/models", timeout=2)
 
@@ -239,6 +199,18 @@ def test_cli_serve_stops_gracefully_on_sigterm(recognizer_dir: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_cli_serve_busy_port_is_one_line(recognizer_dir: Path, capsys) -> None:
+    from ocrkit.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--model", str(recognizer_dir), "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ocrkit serve: error: cannot listen on 127.0.0.1:") and "\n" not in err
 
 
 # --- end to end: ocrkit serve + ocrkit tabench run on loopback, and the local engine ----------

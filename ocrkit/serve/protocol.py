@@ -1,7 +1,9 @@
 """The OpenAI chat-completions wire format: request validation, data URLs, replies, errors.
 
 Only what an OCR model needs is accepted: ``messages`` whose user content holds text parts and
-``image_url`` parts with ``data:`` URLs (base64). Images are never fetched from the network.
+``image_url`` parts with ``data:`` URLs (base64). Images are never fetched from the network, and
+their sizes are read from the headers before any pixel is decoded (decompression bombs cost
+nothing); decoding is :func:`ocrkit.data.image_io.decode_image`, as everywhere in ocrkit.
 Every problem raises :class:`RequestError` with the HTTP status and an OpenAI-style error body.
 """
 
@@ -9,15 +11,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+import json
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ocrkit.data.image_io import CorruptImageError, decode_image
+
 MAX_IMAGES = 8
 MAX_IMAGE_PIXELS = 40_000_000
+MAX_REQUEST_PIXELS = 40_000_000  # all images of one request: bounds the memory a queued job holds
+_HEADER_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+_UNREADABLE = "not a readable image (PNG, JPEG, WebP, BMP, TIFF)"
 
 
 class RequestError(Exception):
@@ -55,10 +65,18 @@ class ChatRequest:
     system: str | None = None
 
 
-def decode_data_url(url: str, where: str) -> np.ndarray:
-    """``data:image/...;base64,...`` -> RGB ``uint8``; other URLs are refused (no fetching)."""
-    import cv2
+def parse_json(raw: bytes) -> Any:
+    """The request body as JSON; malformed or absurdly nested bodies are a ``400``."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(400, f"the body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RequestError(400, "the body is not valid JSON (nested too deeply)") from None
 
+
+def _data_url_bytes(url: Any, where: str) -> bytes:
+    """The encoded image inside ``data:image/...;base64,...``; other URLs are refused."""
     if not isinstance(url, str) or not url.startswith("data:"):
         raise RequestError(
             400,
@@ -70,18 +88,66 @@ def decode_data_url(url: str, where: str) -> np.ndarray:
     if not sep or ";base64" not in header:
         raise RequestError(400, f"{where}: a data URL must be base64 encoded", where)
     try:
-        raw = base64.b64decode(payload, validate=True)
+        return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise RequestError(400, f"{where}: the base64 payload does not decode", where) from None
-    data = np.frombuffer(raw, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
+
+
+def image_header_size(raw: bytes, where: str) -> tuple[int, int]:
+    """``(width, height)`` read from the image header alone (PIL parses no pixel data).
+
+    This is what makes a decompression bomb cheap to refuse: a 379 KiB PNG that claims
+    20000x20000 is rejected here, before a 1.2 GB pixel buffer is ever allocated.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw), formats=_HEADER_FORMATS) as image:
+                return image.size
+    except Image.DecompressionBombError:  # PIL's own limit (~179 M pixels) is above ours
+        msg = f"{where}: image larger than {MAX_IMAGE_PIXELS} pixels"
+        raise RequestError(413, msg, where) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise RequestError(400, f"{where}: {_UNREADABLE}", where) from None
+
+
+def decode_images(encoded: list[tuple[bytes, str]]) -> list[np.ndarray]:
+    """Check every image's size from its header, then decode them all to RGB ``uint8``.
+
+    Nothing is decoded until all headers pass: one image over :data:`MAX_IMAGE_PIXELS`, or
+    images over :data:`MAX_REQUEST_PIXELS` together, refuse the request with ``413``.
+    """
+    total = 0
+    for raw, where in encoded:
+        width, height = image_header_size(raw, where)
+        if width * height > MAX_IMAGE_PIXELS:
+            raise RequestError(
+                413,
+                f"{where}: image larger than {MAX_IMAGE_PIXELS} pixels ({width}x{height})",
+                where,
+            )
+        total += width * height
+    if total > MAX_REQUEST_PIXELS:
         raise RequestError(
-            400, f"{where}: not a readable image (PNG, JPEG, WebP, BMP, TIFF)", where
+            413, f"the images of one request hold over {MAX_REQUEST_PIXELS} pixels together"
         )
-    if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
-        raise RequestError(413, f"{where}: image larger than {MAX_IMAGE_PIXELS} pixels", where)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    images = []
+    for raw, where in encoded:
+        try:
+            image = decode_image(raw)
+        except CorruptImageError as exc:
+            raise RequestError(400, f"{where}: {_UNREADABLE} ({exc})", where) from None
+        if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:  # a header that lied
+            raise RequestError(413, f"{where}: image larger than {MAX_IMAGE_PIXELS} pixels", where)
+        images.append(image)
+    return images
+
+
+def decode_data_url(url: str, where: str) -> np.ndarray:
+    """``data:image/...;base64,...`` -> RGB ``uint8``; other URLs are refused (no fetching)."""
+    return decode_images([(_data_url_bytes(url, where), where)])[0]
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -121,7 +187,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         raise RequestError(400, "no user message", "messages")
     idx = messages.index(user)
     texts: list[str] = []
-    images: list[np.ndarray] = []
+    encoded: list[tuple[bytes, str]] = []
     content = user.get("content")
     parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
     if not isinstance(parts, list):
@@ -138,20 +204,21 @@ def parse_chat_request(body: Any) -> ChatRequest:
         elif kind == "image_url":
             url = part.get("image_url")
             url = url.get("url") if isinstance(url, dict) else url
-            images.append(decode_data_url(url, where))
+            encoded.append((_data_url_bytes(url, where), where))
         else:
             raise RequestError(
                 400,
                 f"{where}: use {{'type': 'text', 'text': ...}} or {{'type': 'image_url', ...}}",
                 where,
             )
-    if len(images) > MAX_IMAGES:
+    if len(encoded) > MAX_IMAGES:
         raise RequestError(
             400, f"at most {MAX_IMAGES} images per request", f"messages[{idx}].content"
         )
     model = body.get("model", "")
     if not isinstance(model, str):
         raise RequestError(400, "'model' must be a string", "model")
+    images = decode_images(encoded)
     return ChatRequest(
         model=model, prompt="\n".join(texts), images=images, max_tokens=max_tokens, system=system
     )

@@ -1,45 +1,116 @@
-"""An OpenAI-compatible HTTP server for ocrkit models (standard library only).
+"""An OpenAI-compatible HTTP server for ocrkit models: uvicorn (HTTP/1.1, keep-alive) + Starlette.
 
-Endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health``.
+Endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health`` (see
+:mod:`ocrkit.serve.app`). How it holds load and bounds memory:
 
-* One worker thread runs the model; HTTP threads only parse, queue and wait. The queue is
-  bounded (``max_queue``): a full queue answers ``503`` with ``Retry-After`` (OpenAI clients and
-  the TABench runner retry it), a request not answered within ``timeout`` seconds gets ``504``.
-* Bad requests get ``400``/``404``/``413`` with an OpenAI-style ``{"error": {...}}`` body that
-  says what is wrong; a model failure gets ``500`` and the server keeps running.
-* :meth:`ModelServer.shutdown` stops accepting connections, answers what is queued (or refuses
-  it with ``503`` when ``drain=False``) and joins the worker: a graceful stop on SIGINT/SIGTERM.
+* Admission: at most ``max_queue + 1`` chat requests are in flight (body read, decoded, queued
+  or being answered). One more is refused at once, before its body is read, with ``503`` and
+  ``Retry-After`` (OpenAI clients and the TABench runner retry it). The listen backlog is 2048,
+  so a burst of clients gets answers, not connection resets.
+* Limits: a body over ``max_body_bytes`` is a ``413`` (from ``Content-Length``, before reading);
+  a body must arrive within ``body_timeout`` (``408``), the request line and headers within
+  ``header_timeout`` of connecting or of the previous response (the connection is closed), an
+  idle keep-alive connection closes after ``keep_alive`` seconds. A slow client holds a socket
+  on the event loop, never a thread.
+* Images: sizes are read from the headers before decoding (:mod:`ocrkit.serve.protocol`);
+  ``decode_threads`` threads decode, so at most that many decodes are in memory at once.
+* One worker thread runs the model; a request not answered within ``timeout`` gets ``504``.
+  A model failure is a ``500`` and the server keeps running.
+* :meth:`ModelServer.shutdown` stops accepting connections, answers what is in flight (or
+  refuses the queue with ``503`` when ``drain=False``) and joins the worker: a graceful stop on
+  SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
 import queue
+import socket
 import threading
-import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ocrkit.serve.backends import Backend
-from ocrkit.serve.protocol import ChatRequest, RequestError, chat_reply, parse_chat_request
+from ocrkit.serve.protocol import ChatRequest, RequestError
 
 log = logging.getLogger(__name__)
-CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+T = TypeVar("T")
+Answer = tuple[str, dict[str, Any]]
 
 
 @dataclass
 class _Job:
     request: ChatRequest
-    done: threading.Event = field(default_factory=threading.Event)
-    result: tuple[str, dict[str, Any]] | None = None
-    error: RequestError | None = None
+    future: asyncio.Future[tuple[Answer | None, RequestError | None]]
+    loop: asyncio.AbstractEventLoop
     cancelled: bool = False
+
+    def resolve(self, result: Answer | None, error: RequestError | None) -> None:
+        """Hand the answer to the event loop (called from the worker thread)."""
+
+        def _set() -> None:
+            if not self.future.done():
+                self.future.set_result((result, error))
+
+        with contextlib.suppress(RuntimeError):  # a closed loop: the server stopped, nobody waits
+            self.loop.call_soon_threadsafe(_set)
+
+
+def _protocol_class(header_timeout: float) -> type:
+    """uvicorn's h11 protocol plus a deadline for the request line and headers.
+
+    uvicorn closes idle keep-alive connections but waits forever for the headers of a request
+    that has started arriving; a slow-loris client sending one byte a second would hold its
+    socket for good. The deadline starts at connect and after each response; if no new request
+    has begun by then, the connection is closed.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadlineProtocol(H11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def on_response_complete(self) -> None:
+            self._arm_header_deadline()  # armed with the finished cycle, before pipelining
+            super().on_response_complete()
+
+        def _arm_header_deadline(self) -> None:
+            self.loop.call_later(header_timeout, self._header_deadline, self.cycle)
+
+        def _header_deadline(self, cycle: object) -> None:
+            if self.cycle is cycle and not self.transport.is_closing():
+                log.debug("closing a connection that sent no request in %g s", header_timeout)
+                self.transport.close()
+
+    return HeaderDeadlineProtocol
+
+
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening TCP socket; ``proto=IPPROTO_TCP`` matters: asyncio turns Nagle off only on
+    sockets that say they are TCP (with ``proto=0`` every reply waits ~40 ms for a delayed ACK)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class ModelServer:
-    """Serves ``backend`` on ``host:port`` (port 0 picks a free one; see :attr:`url`)."""
+    """Serves ``backend`` on ``host:port`` (port 0 picks a free one; see :attr:`url`).
+
+    The socket is bound at construction, so :attr:`url` is known (and a busy port fails) before
+    serving starts.
+    """
 
     def __init__(
         self,
@@ -50,42 +121,91 @@ class ModelServer:
         timeout: float = 600.0,
         max_body_bytes: int = 32 * 1024 * 1024,
         max_requests: int | None = None,
+        header_timeout: float = 10.0,
+        body_timeout: float = 60.0,
+        keep_alive: float = 5.0,
+        decode_threads: int = 2,
+        backlog: int = 2048,
     ) -> None:
+        import uvicorn
+
+        from ocrkit.serve.app import build_app
+
         self.backend = backend
         self.max_queue, self.timeout, self.max_body_bytes = (
-            max_queue,
-            float(timeout),
+            max(1, max_queue),
+            timeout,
             max_body_bytes,
         )
         self.max_requests = max_requests
+        self.header_timeout, self.body_timeout = float(header_timeout), float(body_timeout)
         self.answered = 0
-        self.jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max(1, max_queue))
+        self.in_flight = 0  # chat requests admitted and not yet answered (event loop only)
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.closing = threading.Event()
         self._stopped = threading.Event()
         self._shutdown_lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer((host, port), _handler(self))
-        self.httpd.daemon_threads = True
+        self.socket = _listen(host, port, backlog)
+        self._address: tuple[str, int] = self.socket.getsockname()[:2]
+        config = uvicorn.Config(
+            build_app(self),
+            http=_protocol_class(self.header_timeout),
+            lifespan="off",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=keep_alive,  # type: ignore[arg-type]
+            backlog=backlog,
+            server_header=False,
+        )
+        self.uvicorn = uvicorn.Server(config)
+        self._decoders = ThreadPoolExecutor(max(1, decode_threads), "ocrkit-serve-decode")
         self.worker = threading.Thread(target=self._work, name="ocrkit-serve-worker", daemon=True)
         self.worker.start()
         self._thread: threading.Thread | None = None
 
     @property
+    def capacity(self) -> int:
+        """Chat requests admitted at once: the queue plus the one the model is answering."""
+        return self.max_queue + 1
+
+    @property
+    def queued(self) -> int:
+        return self.jobs.qsize()
+
+    @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = self._address
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}/v1"
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def serve_forever(self) -> None:
-        """Serve on this thread until :meth:`shutdown` (from another thread or a signal)."""
-        log.info("serving %s (%s) on %s", self.backend.name, self.backend.kind, self.url)
-        self.httpd.serve_forever(poll_interval=0.2)
-
     def start(self) -> ModelServer:
-        """Serve from a background thread (tests, notebooks); returns self."""
-        self._thread = threading.Thread(target=self.serve_forever, name="ocrkit-serve", daemon=True)
-        self._thread.start()
+        """Serve from a background thread (the CLI, tests, notebooks); returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="ocrkit-serve", daemon=True)
+            self._thread.start()
         return self
+
+    def serve_forever(self) -> None:
+        """Serve until :meth:`shutdown` (from another thread or a signal handler).
+
+        uvicorn runs on a background thread so that the caller's signal handlers stay in charge.
+        """
+        log.info("serving %s (%s) on %s", self.backend.name, self.backend.kind, self.url)
+        self.start()
+        assert self._thread is not None
+        while self._thread.is_alive():
+            self._thread.join(0.5)  # wakes up for signals
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self.uvicorn.serve(sockets=[self.socket]))
+        except Exception:
+            log.exception("the HTTP server failed")
+        finally:
+            self.socket.close()
 
     def shutdown(self, drain: bool = True, timeout: float = 30.0) -> None:
         """Stop accepting, finish (``drain``) or refuse the queued requests, join the worker."""
@@ -102,16 +222,19 @@ class ModelServer:
                 except queue.Empty:
                     break
                 if job is not None:
-                    job.error = RequestError(
-                        503, "the server is shutting down", kind="server_error"
+                    job.resolve(
+                        None, RequestError(503, "the server is shutting down", kind="server_error")
                     )
-                    job.done.set()
+        self.uvicorn.config.timeout_graceful_shutdown = max(1, round(timeout))
+        self.uvicorn.should_exit = True  # closes the listener, lets in-flight requests finish
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout + 5)
+        else:
+            self.socket.close()
         self.jobs.put(None)
-        self.worker.join(timeout)
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self.worker is not threading.current_thread():
+            self.worker.join(timeout)
+        self._decoders.shutdown(wait=False, cancel_futures=True)
         self._stopped.set()
         log.info("server stopped after %d answered requests", self.answered)
 
@@ -123,26 +246,26 @@ class ModelServer:
 
     # --- work ----------------------------------------------------------------------------------
 
-    def submit(self, request: ChatRequest) -> tuple[str, dict[str, Any]]:
-        """Queue ``request`` and wait for its answer; raises :class:`RequestError`."""
-        if self.closing.is_set():
-            raise RequestError(503, "the server is shutting down", kind="server_error")
-        job = _Job(request)
+    async def run_decode(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on a decode thread (JSON and images stay off the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self._decoders, fn, *args)
+
+    async def answer(self, request: ChatRequest) -> Answer:
+        """Queue ``request`` for the model and wait for its answer; raises :class:`RequestError`."""
+        loop = asyncio.get_running_loop()
+        job = _Job(request, loop.create_future(), loop)
+        self.jobs.put(job)
         try:
-            self.jobs.put_nowait(job)
-        except queue.Full:
-            raise RequestError(
-                503,
-                f"the server is busy ({self.max_queue} requests queued); retry shortly",
-                kind="server_error",
-            ) from None
-        if not job.done.wait(self.timeout):
+            result, error = await asyncio.wait_for(asyncio.shield(job.future), self.timeout)
+        except TimeoutError:
             job.cancelled = True
-            raise RequestError(504, f"no answer within {self.timeout:.0f} s", kind="server_error")
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
+            raise RequestError(
+                504, f"no answer within {self.timeout:.0f} s", kind="server_error"
+            ) from None
+        if error is not None:
+            raise error
+        assert result is not None
+        return result
 
     def _work(self) -> None:
         while True:
@@ -151,18 +274,18 @@ class ModelServer:
                 return
             if job.cancelled:
                 continue
+            result, error = None, None
             try:
-                job.result = self.backend.answer(job.request)
+                result = self.backend.answer(job.request)
                 self.answered += 1
             except RequestError as exc:
-                job.error = exc
+                error = exc
             except Exception as exc:  # the model failed on this input; the server goes on
                 log.exception("model failure")
-                job.error = RequestError(
+                error = RequestError(
                     500, f"the model failed: {type(exc).__name__}: {exc}", kind="server_error"
                 )
-            finally:
-                job.done.set()
+            job.resolve(result, error)
             if (
                 self.max_requests is not None
                 and self.answered >= self.max_requests
@@ -170,90 +293,3 @@ class ModelServer:
             ):
                 log.info("answered %d requests (--max-requests); stopping", self.answered)
                 threading.Thread(target=self.shutdown, daemon=True).start()
-
-
-def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "ocrkit-serve"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            log.debug("%s %s", self.address_string(), format % args)
-
-        def _send(
-            self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-        ) -> None:
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _error(self, err: RequestError) -> None:
-            headers = {"Retry-After": "1"} if err.status == 503 else None
-            self._send(err.status, err.body(), headers)
-
-        def do_GET(self) -> None:  # noqa: N802
-            path = self.path.split("?", 1)[0].rstrip("/")
-            if path in ("/health", "/v1/health"):
-                status = "stopping" if server.closing.is_set() else "ok"
-                self._send(
-                    200,
-                    {"status": status, "queued": server.jobs.qsize(), "answered": server.answered},
-                )
-            elif path in ("/v1/models", "/models"):
-                model = {
-                    "id": server.backend.name,
-                    "object": "model",
-                    "created": int(time.time()),
-                    "owned_by": "ocrkit",
-                    "ocrkit_kind": server.backend.kind,
-                }
-                self._send(200, {"object": "list", "data": [model]})
-            else:
-                self._error(
-                    RequestError(
-                        404, f"no such endpoint {self.path!r}; use POST /v1/chat/completions"
-                    )
-                )
-
-        def do_POST(self) -> None:  # noqa: N802
-            try:
-                if self.path.split("?", 1)[0].rstrip("/") not in CHAT_PATHS:
-                    raise RequestError(
-                        404, f"no such endpoint {self.path!r}; use POST /v1/chat/completions"
-                    )
-                body = self._read_json()
-                request = parse_chat_request(body)
-                if request.model not in ("", server.backend.name):
-                    raise RequestError(
-                        404,
-                        f"model {request.model!r} is not served here; use {server.backend.name!r}",
-                        "model",
-                        "model_not_found",
-                    )
-                text, extra = server.submit(request)
-                self._send(200, chat_reply(server.backend.name, text, extra=extra))
-            except RequestError as err:
-                self._error(err)
-
-        def _read_json(self) -> Any:
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                raise RequestError(411, "send a Content-Length header")
-            if int(length) > server.max_body_bytes:
-                raise RequestError(413, f"request body over {server.max_body_bytes} bytes")
-            raw = self.rfile.read(int(length))
-            try:
-                return json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise RequestError(400, f"the body is not valid JSON ({exc})") from None
-
-        def _not_allowed(self) -> None:
-            self._error(RequestError(405, f"method {self.command} is not allowed; use POST or GET"))
-
-        do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
-
-    return Handler
