@@ -10,9 +10,9 @@
 A model row is ``NAME=DIR`` or ``NAME=DIR@key=val,key=val`` (decode options passed to
 ``predict``, parsed like ``ocrkit eval --decode``); ``default`` is the embedded default model.
 Every row is measured with PyTorch and, exported to a temporary folder, with ONNX Runtime; the
-external RapidOCR row (PP-OCRv4 rec) is measured in the same run. Predictions are made once per
-row and backend and scored under both protocols. Speeds are also given as ratios against the
-first PyTorch row of the same run. ``--carry NAME`` copies the rows of a model no longer at hand
+external rows (PP-OCRv6 small and PP-OCRv4 through their own wheels) are measured in the same
+run. Predictions are made once per row and backend and scored under every protocol. Speeds are
+also given as ratios against ``--reference`` (PP-OCRv6 small) measured in the same run. ``--carry NAME`` copies the rows of a model no longer at hand
 from an earlier report's JSON (same sets required), marked with a dagger; their speed ratios
 use the reference of their own run. The page lists what each model is (architecture, recipe,
 encoder initialization, checkpoint step). Writes Markdown, a JSON of every number and a PNG plot
@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_page import BATCH, build_markdown, plot  # noqa: E402
 from report_rows import carry_rows, describe_model  # noqa: E402
 
-PROTOCOLS = ("parseq36", "cased62")
+PROTOCOLS = ("parseq36", "cased62", "full94")
 PredictFn = Callable[[Sequence[np.ndarray]], list[Prediction]]
 
 
@@ -215,12 +215,15 @@ def collect(args: argparse.Namespace, command: str) -> dict:
     datasets, info, images = load_sets(args.data, args.limit)
     carried = carry_rows(args.carry_from, args.carry, datasets) if args.carry else []
     versions = {"python": platform.python_version(), "torch": torch.__version__}
-    versions |= {d: _version(d) for d in ("ocrkit", "onnxruntime", "rapidocr-onnxruntime")}
+    versions |= {
+        d: _version(d) for d in ("ocrkit", "onnxruntime", "rapidocr", "rapidocr-onnxruntime")
+    }
     result: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": command,
         "hardware": describe_hardware(),
         "threads": args.threads,
+        "reference": args.reference,
         "repeats": args.repeats,
         "limit": args.limit,
         "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
@@ -260,7 +263,7 @@ def collect(args: argparse.Namespace, command: str) -> dict:
             row = run_onnx(onnx_export, model, spec, datasets, images, args)
             result["rows"].append({**common, **row})
     if not args.no_external:
-        result["rows"].append(run_external(datasets, images, args))
+        result["rows"] = run_external(datasets, images, args) + result["rows"]
     result["rows"] += carried
     return result
 
@@ -281,30 +284,52 @@ def run_onnx(onnx_export: Any, model: Any, spec: RowSpec, datasets, images, args
             return {"backend": "onnx", "error": f"{type(exc).__name__}: {exc}"}
 
 
-def run_external(datasets, images, args) -> dict:
-    """The RapidOCR row; an error entry when it cannot be loaded."""
-    common = {"name": "rapidocr", "model": "ch_PP-OCRv4_rec_infer.onnx", "decode": ""}
-    common |= {"options": {}, "charset": "PP-OCRv4 ch+en", "params_m": None}
+EXTERNAL_ROWS = {
+    # name: (class in ocrkit.external.rapidocr, wheel, ONNX file in the wheel, charset label)
+    "rapidocr-v6": (
+        "RapidOCRv6Recognizer",
+        "rapidocr",
+        "PP-OCRv6_rec_small.onnx",
+        "PP-OCRv6 18,709",
+    ),
+    "rapidocr-v4": (
+        "RapidOCRRecognizer",
+        "rapidocr_onnxruntime",
+        "ch_PP-OCRv4_rec_infer.onnx",
+        "PP-OCRv4 6,624",
+    ),
+}
+
+
+def run_external(datasets, images, args) -> list[dict]:
+    """The wheels' own pipelines (PP-OCRv6 small, PP-OCRv4); an error entry for a missing one."""
+    import ocrkit.external.rapidocr as external
+
+    rows = []
+    for name, (cls, module, file, charset) in EXTERNAL_ROWS.items():
+        common = {"name": name, "model": file, "decode": "", "options": {}, "charset": charset}
+        common["params_m"] = None
+        try:
+            engine = getattr(external, cls)(threads=args.threads)
+        except ImportError as exc:
+            log(f"{name}: not measured: {exc}")
+            rows.append({**common, "backend": "external", "error": str(exc)})
+            continue
+        common["params_m"] = _onnx_params(module, file)
+        log(f"{name}: {file}")
+        row = run_backend(name, "external", engine.predict, datasets, images, args.repeats)
+        rows.append({**common, **row})
+    return rows
+
+
+def _onnx_params(module: str, file: str) -> float | None:
+    """Millions of weights in a wheel's recognition model (initializers and constants)."""
     try:
-        from ocrkit.external.rapidocr import RapidOCRRecognizer
+        import importlib
 
-        ext = RapidOCRRecognizer(threads=args.threads, batch_size=BATCH)
-    except ImportError as exc:
-        log(f"rapidocr: not measured: {exc}")
-        return {**common, "backend": "external", "error": str(exc)}
-    common["params_m"] = _onnx_params()
-    log("rapidocr: PP-OCRv4 rec")
-    row = run_backend("rapidocr", "external", ext.predict, datasets, images, args.repeats)
-    return {**common, **row}
-
-
-def _onnx_params() -> float | None:
-    """Millions of weights in RapidOCR's recognition model (initializers and constants)."""
-    try:
         import onnx
-        import rapidocr_onnxruntime
 
-        path = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_rec_infer.onnx"
+        path = Path(importlib.import_module(module).__file__).parent / "models" / file
         graph = onnx.load(str(path)).graph
         tensors = list(graph.initializer)
         tensors += [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute]
@@ -325,7 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement")
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
-    parser.add_argument("--no-external", action="store_true", help="skip the RapidOCR row")
+    parser.add_argument("--no-external", action="store_true", help="skip the RapidOCR rows")
+    parser.add_argument(
+        "--reference",
+        default="rapidocr-v6",
+        metavar="NAME",
+        help="the row speed ratios are taken against (default rapidocr-v6: PP-OCRv6 small "
+        "through its own wheel; the first PyTorch row when it was not measured)",
+    )
     parser.add_argument(
         "--carry",
         nargs="+",

@@ -20,9 +20,9 @@ that produced this page is at its end.
 
 ## Accuracy
 
-Word accuracy (%) under the parseq36 and cased62 protocols and 1-NED (%) under parseq36, per set
-and combined (sample-weighted over the sets). A model with a case-insensitive charset (36) reads
-lowercase, so under cased62 it loses every word with a capital letter.
+Word accuracy (%) under the parseq36, cased62 and full94 protocols and 1-NED (%) under parseq36,
+per set and combined (sample-weighted over the sets). A model with a case-insensitive charset
+(36) reads lowercase, so under cased62 it loses every word with a capital letter.
 """
 
 METHOD = """
@@ -43,14 +43,17 @@ METHOD = """
   batch has ended, so word lengths matter.
 """
 
-EXTERNAL = """- External row: RapidOCR (`rapidocr-onnxruntime`, PP-OCRv4 recognition model only, its
-  Chinese + English dictionary) on the same crops through
-  `ocrkit.external.rapidocr.RapidOCRRecognizer`; RapidOCR itself splits each call into chunks of
-  `rec_batch_num` (6) images sorted by width.
+EXTERNAL = """- External rows: the wheels' own recognition pipelines on the same crops, recognition model
+  only, each with its full dictionary: `rapidocr-v6` is the `rapidocr` 3.x wheel (PP-OCRv6 small
+  rec, `ocrkit.external.rapidocr.RapidOCRv6Recognizer`), `rapidocr-v4` the `rapidocr-onnxruntime`
+  wheel (PP-OCRv4 rec, `RapidOCRRecognizer`); each splits a call into chunks of `rec_batch_num`
+  (6) images sorted by width.
 """
 
 
 def _cell(row: Mapping[str, Any], set_name: str, protocol: str, key: str = "accuracy") -> str:
+    if protocol not in row["accuracy"]:  # a row carried from a report without this protocol
+        return "-"
     acc = row["accuracy"][protocol]
     entry = acc["combined"] if set_name == "combined" else acc["sets"][set_name]
     return f"{entry[key]:.2f}"
@@ -67,9 +70,11 @@ def _label(row: Mapping[str, Any]) -> str:
 
 
 def _reference(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The row speeds are compared with: the first measured PyTorch row of this run."""
+    """The row speeds are compared with: ``result["reference"]`` (a row name, its first measured
+    backend) when that row was measured, else the first measured PyTorch row of this run."""
     measured = [r for r in result["rows"] if not r.get("error") and not r.get("carried")]
-    return next((r for r in measured if r["backend"] == "pytorch"), None)
+    named = [r for r in measured if r["name"] == result.get("reference")]
+    return named[0] if named else next((r for r in measured if r["backend"] == "pytorch"), None)
 
 
 def _ratios(row: Mapping[str, Any], reference: Mapping[str, Any] | None) -> list[str]:
@@ -87,12 +92,13 @@ def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> s
     sets = [*result["datasets"], "combined"]
     ok = [r for r in result["rows"] if not r.get("error")]
     head = ["model", "backend", "decode", "charset"]
-    head += [f"{s} {col}" for s in sets for col in ("parseq36", "cased62", "1-NED")]
+    protocols = list(result["protocols"])
+    head += [f"{s} {col}" for s in sets for col in (*protocols, "1-NED")]
     rows = []
     for r in ok:
         cells = [_label(r), r["backend"], r["decode"] or "-", r.get("charset") or "-"]
         for s in sets:
-            cells += [_cell(r, s, "parseq36"), _cell(r, s, "cased62")]
+            cells += [_cell(r, s, p) for p in protocols]
             cells.append(_cell(r, s, "parseq36", "ned"))
         rows.append(cells)
     lines = [INTRO.format(**result), *_table(head, rows, 4), "", "## CPU speed", ""]

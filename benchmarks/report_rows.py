@@ -23,9 +23,9 @@ def describe_model(path: str | None, model: Any) -> dict[str, str]:
     initialization and the checkpoint's step; for the embedded model, its model card's title."""
     import yaml
 
-    from ocrkit.models.default import default_model_dir
+    from ocrkit.models.default import resolve_model_path
 
-    folder = Path(path) if path else default_model_dir()
+    folder = resolve_model_path(path)
     config = model.config
     about = {"architecture": f"{_call(config['backbone'])} + {_call(config['decoder'])}"}
     run_config, card = folder.parent / "config.yaml", folder / "MODEL_CARD.md"
@@ -33,8 +33,17 @@ def describe_model(path: str | None, model: Any) -> dict[str, str]:
     if run_config.is_file():
         run = yaml.safe_load(run_config.read_text()) or {}
         training.append(str(run.get("description") or run_config))
-        init = (run.get("init") or {}).get("encoder")
-        training.append(f"encoder initialized from `{init}`" if init else "from scratch")
+        init = run.get("init") or {}
+        if init.get("model"):
+            training.append(f"initialized from `{init['model']}`")
+        elif init.get("encoder"):
+            training.append(f"encoder initialized from `{init['encoder']}`")
+        else:
+            training.append("from scratch")
+        if init.get("freeze_encoder"):
+            training.append("encoder frozen")
+        elif init.get("encoder_lr_scale") is not None:
+            training.append(f"encoder lr x{init['encoder_lr_scale']}")
     elif card.is_file():
         training.append(card.read_text().splitlines()[0].lstrip("# ").strip())
     state = folder / "trainer_state.json"

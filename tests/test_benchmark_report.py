@@ -174,7 +174,7 @@ def test_main_end_to_end(report, tmp_path):
     result = json.loads((tmp_path / "docs" / "benchmarks.json").read_text())
     assert (tmp_path / "docs" / "img" / "benchmarks_accuracy_speed.png").stat().st_size > 0
     assert "![accuracy vs throughput](img/benchmarks_accuracy_speed.png)" in md
-    assert "one parseq36 | one cased62 | one 1-NED | two parseq36" in md
+    assert "one parseq36 | one cased62 | one full94 | one 1-NED | two parseq36" in md
     assert "| model | backend | decode | params (M) | latency b1 (ms) |" in md
     assert "| tiny | pytorch | - | 36 |" in md
     assert "| tiny-nocache | pytorch | use_cache=false | 36 |" in md
@@ -237,24 +237,32 @@ def test_main_fails_fast(report, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "x.md").exists()
 
 
-def test_external_row(report, tmp_path, monkeypatch):
+def test_external_rows_come_first_and_the_v6_row_is_the_speed_reference(
+    report, tmp_path, monkeypatch
+):
     pytest.importorskip("rapidocr_onnxruntime")
+    pytest.importorskip("rapidocr")
     monkeypatch.setattr(report, "BATCH", 8)  # RapidOCR reads ~20 images/s here: keep it short
     data = _write_set(tmp_path / "one", ["cat", "sun"])
     out = tmp_path / "b.md"
     argv = ["--models", f"tiny={_tiny_model(tmp_path / 'tiny')}", "--data", str(data)]
     argv += ["--repeats", "1", "--threads", "1", "--no-onnx", "--output", str(out)]
     assert report.main(argv) == 0
-    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    result = json.loads(out.with_suffix(".json").read_text())
+    rows = result["rows"]
     assert [(r["name"], r["backend"]) for r in rows] == [
+        ("rapidocr-v6", "external"),
+        ("rapidocr-v4", "external"),
         ("tiny", "pytorch"),
-        ("rapidocr", "external"),
     ]
-    ext = rows[1]
-    assert ext["error"] is None and ext["speed"]["batch"] == 8
-    assert ext["speed"]["throughput_b64"] > 0
-    assert ext["accuracy"]["parseq36"]["combined"]["samples"] == 2
-    assert "| rapidocr | external |" in out.read_text()
+    for ext in rows[:2]:
+        assert ext["error"] is None and ext["speed"]["batch"] == 8
+        assert ext["speed"]["throughput_b64"] > 0
+        assert ext["accuracy"]["full94"]["combined"]["samples"] == 2
+    page = out.read_text()
+    assert "| rapidocr-v6 | external |" in page
+    assert "The reference (ref) is `rapidocr-v6` (external)" in page
+    assert "| rapidocr-v6 | external | - | " in page and "| 1.00x | 1.00x |" in page
 
 
 def test_describe_model_reads_the_run_folder_and_the_page_lists_it(report, tmp_path):
@@ -281,9 +289,21 @@ def test_describe_model_reads_the_run_folder_and_the_page_lists_it(report, tmp_p
     assert about["training"] == "scratch arm; from scratch; checkpoint `best` at step 700"
     bare = _tiny_model(tmp_path / "bare")
     assert report.describe_model(str(bare), Recognizer.from_pretrained(bare))["training"] == "-"
+    (run / "config.yaml").write_text(
+        yaml.safe_dump(
+            {"description": "ft", "init": {"model": "ppocr:rapidocr", "freeze_encoder": True}}
+        )
+    )
+    about = report.describe_model(str(model_dir), Recognizer.from_pretrained(model_dir))
+    assert about["training"] == (
+        "ft; initialized from `ppocr:rapidocr`; encoder frozen; checkpoint `best` at step 700"
+    )
     default = report.describe_model(None, load_recognizer())
-    assert default["training"].startswith("ocrkit default English recognizer")
-    assert default["architecture"].startswith("vit_tiny(depth=4, embed_dim=128")
+    assert default["training"].startswith("ocrkit default recognizer")
+    assert default["architecture"] == "ppocrv6_rec_small() + ctc()"
+    tiny = report.describe_model("tiny", load_recognizer("tiny"))
+    assert tiny["training"].startswith("ocrkit tiny English recognizer")
+    assert tiny["architecture"].startswith("vit_tiny(depth=4, embed_dim=128")
 
 
 def test_carry_rows_copies_measured_rows_and_refuses_other_sets(report, tmp_path):

@@ -290,10 +290,9 @@ def _fit_pos_embed(vit: TextViT, pos: torch.Tensor) -> torch.Tensor:
 def load_recognizer(
     path: str | Path | None = None, device: str | torch.device | None = None
 ) -> Recognizer:
-    """``Recognizer.from_pretrained(path)``; with no path, the English model embedded in ocrkit
-    (``ocrkit/assets/models/default``, see its ``MODEL_CARD.md``)."""
-    if path is None:
-        from ocrkit.models.default import default_model_dir
+    """``Recognizer.from_pretrained(path)``; with no path (or ``"default"``), the English model
+    embedded in ocrkit, ``"tiny"`` the smallest one (``ocrkit/assets/models/<name>``, see
+    their ``MODEL_CARD.md``)."""
+    from ocrkit.models.default import resolve_model_path
 
-        path = default_model_dir()
-    return Recognizer.from_pretrained(path, device=device)
+    return Recognizer.from_pretrained(resolve_model_path(path), device=device)

@@ -226,7 +226,7 @@ def init_model(model: Any, init: Mapping[str, Any]) -> None:
     if init.get("encoder") and init.get("model"):
         raise ConfigError("recipe key init: give encoder or model, not both")
     if init.get("encoder"):
-        result = model.load_encoder_weights(init["encoder"])
+        result = model.load_encoder_weights(resolve_model_folder(init["encoder"]))
         log.info("initialized encoder from %s: %s tensors", init["encoder"], result["loaded"])
     if init.get("model"):
         try:

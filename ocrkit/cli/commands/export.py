@@ -86,6 +86,28 @@ def run_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+EMBEDDED_NAMES = ("default", "tiny")
+
+
+def embedded_onnx_dir(name: str) -> Any:
+    """The ONNX export of an embedded model (``--onnx default``), written once into the ocrkit
+    cache (``$OCRKIT_CACHE`` or ``~/.cache/ocrkit``) on first use."""
+    import os
+    from pathlib import Path
+
+    from ocrkit import __version__
+    from ocrkit.export import export_onnx
+    from ocrkit.models.default import embedded_model_dir
+
+    cache = Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
+    target = cache / "onnx" / f"{name}-{__version__}"
+    if Path(target / "onnx.json").is_file():
+        return target
+    if Path(name).is_dir():
+        return Path(name)
+    return export_onnx(embedded_model_dir(name), target)
+
+
 def load_model(model: str | None, onnx: str | None, device: str | None = None) -> Any:
     """The predictor of ``--model DIR`` (torch) or ``--onnx DIR`` (onnxruntime; ``--device
     cuda`` picks its CUDA provider) for ``ocrkit recognize`` and ``ocrkit eval``."""
@@ -96,6 +118,7 @@ def load_model(model: str | None, onnx: str | None, device: str | None = None) -
     from ocrkit.export import OnnxRecognizer, providers_for
 
     try:
+        onnx = str(embedded_onnx_dir(onnx)) if onnx in EMBEDDED_NAMES else onnx
         return OnnxRecognizer.from_pretrained(onnx, providers=providers_for(device))
     except ImportError as exc:
         raise CliError(str(exc)) from None

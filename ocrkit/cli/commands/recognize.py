@@ -20,10 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
-        "--model", metavar="DIR", help="recognizer folder (default: the embedded model)"
+        "--model",
+        metavar="DIR",
+        help="recognizer folder, or an embedded model: default (PP-OCRv6-based, Latin) or tiny",
     )
     source.add_argument(
-        "--onnx", metavar="DIR", help="ONNX folder from 'ocrkit export onnx' (onnxruntime)"
+        "--onnx",
+        metavar="DIR",
+        help="ONNX folder from 'ocrkit export onnx' (onnxruntime), or default/tiny (exported "
+        "into the cache on first use)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch (64)")
