@@ -270,7 +270,9 @@ def report(args, pid, host, port, payload, bomb_payload, ref_kib) -> None:
     line = f"{args.bombs} bombs at once: {dict(bomb_tally)}; peak RSS {bombs_kib / 1024:.0f} MiB "
     line += f"(+{(bombs_kib - idle_kib) / 1024:.0f} MiB)"
     if ref_kib:
-        line += f"; one decoded bomb: +{ref_kib / 1024:.0f} MiB, ratio {bombs_kib / ref_kib:.3f}"
+        ratio = (bombs_kib - idle_kib) / (args.bombs * ref_kib)
+        line += f"; ratio to {args.bombs} decoded bombs (+{args.bombs * ref_kib / 1024:.0f} MiB) "
+        line += f"{ratio:.4f}"
     print(line)
 
     # 3. the burst of clients, with bombs in flight alongside

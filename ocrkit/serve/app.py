@@ -97,6 +97,7 @@ def build_app(server: ModelServer) -> Starlette:
                 err = RequestError(408, f"the body did not arrive within {server.body_timeout:g} s")
                 return error_response(err, close=True)
             chat_request = await server.run_decode(parse_body, raw)
+            del raw  # a queued request holds its pixels, not its body
             if chat_request.model not in ("", server.backend.name):
                 raise RequestError(
                     404,
