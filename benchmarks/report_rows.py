@@ -46,6 +46,8 @@ def describe_model(path: str | None, model: Any) -> dict[str, str]:
             training.append(f"encoder lr x{init['encoder_lr_scale']}")
     elif card.is_file():
         training.append(card.read_text().splitlines()[0].lstrip("# ").strip())
+    elif (folder / "NOTICE").is_file():  # imported weights (ocrkit convert): where they came from
+        training.append((folder / "NOTICE").read_text().splitlines()[0].strip())
     state = folder / "trainer_state.json"
     if state.is_file():
         training.append(

@@ -1,4 +1,5 @@
-"""The embedded English recognizer: loads with no arguments and reads clean rendered words."""
+"""The embedded recognizers: ``default`` loads with no arguments, ``tiny`` by name; both read
+clean rendered words."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 import ocrkit
-from ocrkit.models.default import default_model_dir
+from ocrkit.models.default import default_model_dir, embedded_model_dir
 
 # Common words in plain dark-on-light renderings (no effects): what a first-time user tries.
 WORDS = ["hello", "world", "coffee", "street", "open", "station", "market", "garden",
@@ -30,15 +31,39 @@ def _renderings() -> list[np.ndarray]:
     return [renderer.render(word, rng) for word in WORDS]
 
 
-def test_embedded_folder_is_small_safetensors_with_a_card() -> None:
-    folder = default_model_dir()
+@pytest.mark.parametrize("name", ["default", "tiny"])
+def test_embedded_folders_are_small_safetensors_with_a_card(name: str) -> None:
+    folder = embedded_model_dir(name)
     weights = folder / "model.safetensors"
-    assert weights.stat().st_size <= 25 * 1024 * 1024
+    assert weights.stat().st_size <= 40 * 1024 * 1024
     card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
     for section in ("Training data", "Recipe", "Accuracy", "Speed"):
         assert section in card
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     assert config["format"] == "ocrkit-recognizer"
+
+
+def test_default_is_the_ppocr_model_with_its_license_and_a_cased_charset() -> None:
+    folder = default_model_dir()
+    assert (folder / "LICENSE").read_text(encoding="utf-8").lstrip().startswith("Apache License")
+    notice = (folder / "NOTICE").read_text(encoding="utf-8")
+    assert "PP-OCRv6" in notice and "PaddleOCR" in notice
+    model = ocrkit.load_recognizer()
+    assert model.config["backbone"]["name"] == "ppocrv6_rec_small"
+    assert model.charset.case_sensitive and " " in model.charset and "!" in model.charset
+    tiny = ocrkit.load_recognizer("tiny")
+    assert tiny.charset.name == "36" and tiny.config["backbone"]["name"] == "vit_tiny"
+
+
+def test_an_existing_folder_named_like_an_embedded_model_wins(tmp_path, monkeypatch) -> None:
+    from ocrkit.models.default import resolve_model_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model_path("tiny") == embedded_model_dir("tiny")
+    (tmp_path / "tiny").mkdir()
+    assert resolve_model_path("tiny") == Path("tiny")
+    with pytest.raises(ValueError, match="no embedded model"):
+        embedded_model_dir("huge")
 
 
 def test_reads_rendered_words(model) -> None:

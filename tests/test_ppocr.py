@@ -234,3 +234,18 @@ def test_fine_tuning_a_converted_model_through_ocrkit_train(tmp_path):
     model = Recognizer.from_pretrained(tmp_path / "run" / "final")
     assert len(model.charset) == 62 and model.decoder.fc.weight.shape == (63, 120)
     assert [p.text for p in model.predict([word_image(w) for w in WORDS])] == WORDS
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="needs onnx")
+def test_convert_refuses_a_detector_graph_with_one_line(tmp_path, capsys):
+    from ocrkit.cli import main
+    from ocrkit.models.convert_ppocr import wheel_model_path
+
+    detector = _wheel_onnx("rapidocr").parent / "PP-OCRv6_det_small.onnx"
+    if not detector.is_file():
+        pytest.skip("no detector in this rapidocr wheel")
+    assert wheel_model_path("rapidocr").is_file()
+    assert main(["convert", "ppocr", "--onnx", str(detector), "--output", str(tmp_path / "x")]) == 1
+    assert "no 'character' dictionary" in capsys.readouterr().err
+    assert main(["convert", "ppocr", "--onnx", str(tmp_path / "none.onnx"), "--output", "x"]) == 1
+    assert "no such file" in capsys.readouterr().err

@@ -160,6 +160,11 @@ def charset_of(graph: OnnxRecognizerGraph) -> list[str]:
     """PaddleOCR's class layout minus the blank: the dictionary, plus a space when the head has
     one more class than blank + dictionary (``use_space_char``)."""
     chars = list(graph.characters)
+    if not chars:
+        raise ValueError(
+            "the ONNX graph has no 'character' dictionary in its metadata: not a PP-OCR "
+            "recognition model as the rapidocr wheels ship it (a detector or classifier?)"
+        )
     if graph.num_classes == len(chars) + 2:
         chars.append(" ")
     if graph.num_classes != len(chars) + 1:

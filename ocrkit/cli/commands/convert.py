@@ -62,8 +62,10 @@ def run_ppocr(args: argparse.Namespace) -> int:
     from ocrkit.models.convert_ppocr import convert_ppocr, wheel_model_path
 
     if args.from_wheel:
+        from importlib.metadata import version
+
         path = wheel_model_path(args.from_wheel)
-        source = f"the {args.from_wheel} wheel"
+        source = f"the {args.from_wheel} {version(args.from_wheel)} wheel"
     else:
         path = Path(args.onnx)
         if not path.is_file():
