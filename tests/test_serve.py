@@ -201,7 +201,7 @@ def test_cli_serve_stops_gracefully_on_sigterm(recognizer_dir: Path) -> None:
             proc.kill()
 
 
-def test_cli_serve_busy_port_is_one_line(recognizer_dir: Path, capsys) -> None:
+def test_cli_serve_busy_port_and_bad_limits_are_one_line(recognizer_dir: Path, capsys) -> None:
     from ocrkit.cli import main
 
     with socket.socket() as taken:
@@ -211,6 +211,8 @@ def test_cli_serve_busy_port_is_one_line(recognizer_dir: Path, capsys) -> None:
         assert main(["serve", "--model", str(recognizer_dir), "--port", str(port)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("ocrkit serve: error: cannot listen on 127.0.0.1:") and "\n" not in err
+    assert main(["serve", "--model", str(recognizer_dir), "--body-timeout", "0"]) == 1
+    assert capsys.readouterr().err == "ocrkit serve: error: --body-timeout must be positive\n"
 
 
 # --- end to end: ocrkit serve + ocrkit tabench run on loopback, and the local engine ----------

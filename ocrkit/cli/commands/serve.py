@@ -36,23 +36,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name", help="model name clients send (default: the folder name)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
-    p.add_argument("--max-queue", type=int, default=16, help="requests waiting before 503 (16)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds a request may wait (600)")
-    p.add_argument("--max-requests", type=int, help="stop after answering N requests (smoke tests)")
     p.add_argument(
-        "--max-body-mb", type=float, default=32.0, help="largest request body in MiB (32)"
+        "--max-queue", type=int, default=16, metavar="N", help="requests waiting before 503 (16)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="seconds a request may wait (600)"
+    )
+    p.add_argument(
+        "--max-requests",
+        type=int,
+        metavar="N",
+        help="stop after answering N requests (smoke tests)",
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=32.0,
+        metavar="MB",
+        help="largest request body in MiB (32)",
     )
     p.add_argument(
         "--header-timeout",
         type=float,
         default=10.0,
+        metavar="S",
         help="seconds for a request's line and headers to arrive (10)",
     )
     p.add_argument(
-        "--body-timeout", type=float, default=60.0, help="seconds for a body to arrive (60)"
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds for a body to arrive (60)",
     )
     p.add_argument(
-        "--keep-alive", type=float, default=5.0, help="seconds an idle connection stays open (5)"
+        "--keep-alive",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds an idle connection stays open (5)",
     )
     p.set_defaults(func=run)
 
