@@ -164,3 +164,27 @@ def test_a_burst_of_clients_gets_answers_or_503_never_a_reset() -> None:
             t.join(TIMEOUT)
     assert [r for r in results if isinstance(r, Exception)] == []
     assert sorted(results) == [(200, None)] * 3 + [(503, "1")] * (n - 3)
+
+
+def test_a_queued_request_whose_client_left_is_not_computed() -> None:
+    gate = threading.Event()
+    backend = Echo(gate)
+    with ModelServer(backend, port=0) as server:
+        held = threading.Thread(target=post, args=(f"{server.url}/chat/completions", body("held")))
+        held.start()
+        wait_for(backend.entered.is_set, "the worker to hold the first request at the gate")
+        data = json.dumps(body("left")).encode()
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+        sock = raw_request(server, head.encode() + b"\r\n" + data)
+        wait_for(lambda: server.queued == 1, "the second request in the queue")
+        sock.close()  # the client gives up
+        wait_for(lambda: server.abandoned == 1, "the server to notice")
+        gate.set()
+        held.join(TIMEOUT)
+        assert (
+            post(f"{server.url}/chat/completions", body("next"))[1]["choices"][0]["message"][
+                "content"
+            ]
+            == "next|0"
+        )
+        assert backend.calls == 2  # "held" and "next": "left" was never computed

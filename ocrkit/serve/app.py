@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from ocrkit.serve.protocol import (
     ChatRequest,
+    ClientGone,
     RequestError,
     chat_reply,
     parse_chat_request,
@@ -68,6 +69,12 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     return bytes(body)
 
 
+async def disconnected(request: Request) -> None:
+    """Return when the client disconnects (call once the body is read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def parse_body(raw: bytes) -> ChatRequest:
     """JSON, validation and image decoding (in a decode thread, off the event loop)."""
     return parse_chat_request(parse_json(raw))
@@ -105,11 +112,11 @@ def build_app(server: ModelServer) -> Starlette:
                     "model",
                     "model_not_found",
                 )
-            text, extra = await server.answer(chat_request)
+            text, extra = await server.answer(chat_request, gone=disconnected(request))
             return json_response(200, chat_reply(server.backend.name, text, extra=extra))
         except RequestError as err:
             return error_response(err)
-        except ClientDisconnect:  # nobody to answer; uvicorn drops what is sent
+        except (ClientDisconnect, ClientGone):  # nobody to answer; uvicorn drops what is sent
             return Response(status_code=400)
         finally:
             server.in_flight -= 1

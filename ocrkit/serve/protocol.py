@@ -54,6 +54,10 @@ class RequestError(Exception):
         }
 
 
+class ClientGone(Exception):
+    """The client disconnected before its answer: there is nobody to reply to."""
+
+
 @dataclass
 class ChatRequest:
     """What a backend answers: the images and the text of the last user turn."""

@@ -29,13 +29,13 @@ import logging
 import queue
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ocrkit.serve.backends import Backend
-from ocrkit.serve.protocol import ChatRequest, RequestError
+from ocrkit.serve.protocol import ChatRequest, ClientGone, RequestError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -140,6 +140,7 @@ class ModelServer:
         self.max_requests = max_requests
         self.header_timeout, self.body_timeout = float(header_timeout), float(body_timeout)
         self.answered = 0
+        self.abandoned = 0  # queued requests dropped because their client disconnected
         self.in_flight = 0  # chat requests admitted and not yet answered (event loop only)
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.closing = threading.Event()
@@ -250,18 +251,35 @@ class ModelServer:
         """Run ``fn(*args)`` on a decode thread (JSON and images stay off the event loop)."""
         return await asyncio.get_running_loop().run_in_executor(self._decoders, fn, *args)
 
-    async def answer(self, request: ChatRequest) -> Answer:
-        """Queue ``request`` for the model and wait for its answer; raises :class:`RequestError`."""
+    async def answer(
+        self, request: ChatRequest, gone: Coroutine[Any, Any, object] | None = None
+    ) -> Answer:
+        """Queue ``request`` for the model and wait for its answer; raises :class:`RequestError`.
+
+        ``gone`` completes when the client disconnects: a request still queued is then dropped
+        (:class:`ClientGone`) instead of costing the model its time.
+        """
         loop = asyncio.get_running_loop()
         job = _Job(request, loop.create_future(), loop)
         self.jobs.put(job)
+        watcher = asyncio.ensure_future(gone) if gone is not None else None
         try:
-            result, error = await asyncio.wait_for(asyncio.shield(job.future), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                if watcher is not None:
+                    await asyncio.wait({job.future, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                    if not job.future.done():
+                        job.cancelled = True
+                        self.abandoned += 1
+                        raise ClientGone
+                result, error = await asyncio.shield(job.future)
         except TimeoutError:
             job.cancelled = True
             raise RequestError(
                 504, f"no answer within {self.timeout:.0f} s", kind="server_error"
             ) from None
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         if error is not None:
             raise error
         assert result is not None
