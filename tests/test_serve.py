@@ -25,6 +25,7 @@ def test_chat_completion_round_trip_and_endpoints() -> None:
         status, reply = post(f"{url}/chat/completions", body("hello", [word_image()]))
         assert status == 200 and reply["object"] == "chat.completion"
         assert reply["choices"][0]["message"] == {"role": "assistant", "content": "hello|1"}
+        assert post(f"{url}/chat/completions/?x=1", body("again"))[0] == 200
         with urllib.request.urlopen(f"{url}/models", timeout=TIMEOUT) as resp:
             assert json.loads(resp.read())["data"][0]["id"] == "m"
         with urllib.request.urlopen(url.removesuffix("/v1") + "/health", timeout=TIMEOUT) as resp:

@@ -144,7 +144,11 @@ def build_app(server: ModelServer) -> Starlette:
             msg = f"no such endpoint {request.url.path!r}; use POST /v1/chat/completions"
         return error_response(RequestError(exc.status_code, msg))
 
-    routes = [Route(p, chat, methods=["POST"]) for p in CHAT_PATHS]
-    routes += [Route(p, models, methods=["GET"]) for p in MODEL_PATHS]
-    routes += [Route(p, health, methods=["GET"]) for p in HEALTH_PATHS]
+    routes = []
+    for paths, endpoint, method in (
+        (CHAT_PATHS, chat, "POST"),
+        (MODEL_PATHS, models, "GET"),
+        (HEALTH_PATHS, health, "GET"),
+    ):  # with and without a trailing slash, as before (a redirect would lose a POST's body)
+        routes += [Route(p + s, endpoint, methods=[method]) for p in paths for s in ("", "/")]
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
