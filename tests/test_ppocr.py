@@ -249,3 +249,15 @@ def test_convert_refuses_a_detector_graph_with_one_line(tmp_path, capsys):
     assert "no 'character' dictionary" in capsys.readouterr().err
     assert main(["convert", "ppocr", "--onnx", str(tmp_path / "none.onnx"), "--output", "x"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_frozen_batchnorm_keeps_its_statistics_while_the_rest_trains():
+    model = Recognizer.from_config(ppocr_config())
+    model.freeze_batchnorm()
+    model.train()
+    bn = model.backbone.neck.conv1[1]
+    before = bn.running_mean.clone()
+    out = model.training_step({"images": torch.randn(2, 3, 48, 160), "labels": ["ab", "c"]})
+    out["loss"].backward()
+    assert torch.equal(bn.running_mean, before) and not bn.training
+    assert model.decoder.training and bn.weight.grad is not None  # affine still trains

@@ -185,10 +185,20 @@ class Recognizer(nn.Module):
         self.frozen_encoder = True
         self.backbone.eval()
 
+    def freeze_batchnorm(self) -> None:
+        """Keep every batch norm in eval mode while training: its statistics stay as loaded
+        (fine-tuning a pretrained model on small, mixed batches)."""
+        self.frozen_batchnorm = True
+        self.train(self.training)
+
     def train(self, mode: bool = True) -> Recognizer:
         super().train(mode)
         if getattr(self, "frozen_encoder", False):
             self.backbone.eval()
+        if getattr(self, "frozen_batchnorm", False):
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def lr_scale_for(self, name: str) -> float:

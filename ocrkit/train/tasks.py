@@ -219,8 +219,15 @@ def resolve_model_folder(spec: str) -> Path:
 def init_model(model: Any, init: Mapping[str, Any]) -> None:
     """The recipe's ``init`` section: ``encoder: PATH`` (backbone weights), ``model: DIR``
     (backbone and decoder of a recognizer folder; a CTC head is remapped to the recipe's
-    charset), ``freeze_encoder: true`` (train the decoder only), ``encoder_lr_scale: s``."""
-    unknown = set(init) - {"encoder", "model", "freeze_encoder", "encoder_lr_scale"}
+    charset), ``freeze_encoder: true`` (train the decoder only), ``freeze_batchnorm: true``
+    (batch-norm statistics stay as loaded), ``encoder_lr_scale: s``."""
+    unknown = set(init) - {
+        "encoder",
+        "model",
+        "freeze_encoder",
+        "freeze_batchnorm",
+        "encoder_lr_scale",
+    }
     if unknown:
         raise ConfigError(f"recipe key init: unknown keys {sorted(unknown)}")
     if init.get("encoder") and init.get("model"):
@@ -241,6 +248,8 @@ def init_model(model: Any, init: Mapping[str, Any]) -> None:
         )
     if init.get("freeze_encoder"):
         model.freeze_encoder()
+    if init.get("freeze_batchnorm"):
+        model.freeze_batchnorm()
     if init.get("encoder_lr_scale") is not None:
         model.encoder_lr_scale = float(init["encoder_lr_scale"])
 
