@@ -259,7 +259,7 @@ def collect(args: argparse.Namespace, command: str) -> dict:
 
         row = run_backend(spec.name, "pytorch", torch_predict, datasets, images, args.repeats)
         result["rows"].append({**common, **row})
-        if onnx_export is not None:
+        if onnx_export is not None and (not args.onnx_rows or spec.name in args.onnx_rows):
             row = run_onnx(onnx_export, model, spec, datasets, images, args)
             result["rows"].append({**common, **row})
     if not args.no_external:
@@ -350,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement")
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
+    parser.add_argument(
+        "--onnx-rows",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="measure ONNX Runtime only for these rows (default: every row)",
+    )
     parser.add_argument("--no-external", action="store_true", help="skip the RapidOCR rows")
     parser.add_argument(
         "--reference",
