@@ -4,14 +4,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ocrkit-installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean constraints
 
-$(STAMP): setup.cfg pyproject.toml requirements/torch.txt
+# Every install is pinned to requirements/constraints.txt (exact versions CI tested), so a new
+# upstream release cannot change CI silently. Refresh the pins with `make constraints`.
+CONSTRAINTS := requirements/constraints.txt
+EXTRAS := dev,vlm,onnx,external,tensorboard,cjk
+
+$(STAMP): setup.cfg pyproject.toml requirements/torch.txt $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/torch.txt
-	$(PY) -m pip install -q -r requirements/torch.txt -e '.[dev,vlm,onnx,external,tensorboard,cjk]'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -r requirements/torch.txt
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -r requirements/torch.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
+
+# Pin what the venv holds now (after `pip install -U ...` of the packages to move), then check
+# that the pins resolve together with the package's own requirements.
+constraints:
+	{ echo "# Exact versions CI installs (make constraints; see docs/training.md, Pinned CI)."; \
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^#'; } > $(CONSTRAINTS)
+	$(PY) -m pip install -q --dry-run -c $(CONSTRAINTS) -r requirements/torch.txt -e '.[$(EXTRAS)]'
 
 install: $(STAMP)
 
