@@ -96,6 +96,10 @@ class MaskedDecoder(nn.Module):
         self.apply(init_transformer_weights)
         nn.init.normal_(self.mask_token, std=0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        """Own parameters without weight decay (BEiT/SimMIM exclude the mask token)."""
+        return {"mask_token"}
+
     def forward(
         self,
         tokens: torch.Tensor,

@@ -17,6 +17,7 @@ plain numbers: ``cosine`` (linear warm-up then half-cosine to ``min_lr_ratio``),
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import re
 from collections.abc import Callable
@@ -61,9 +62,25 @@ def layer_id_from_name(name: str, num_layers: int, prefix: str = "") -> int:
     return num_layers + 1
 
 
-def _no_decay_names(model: nn.Module) -> set[str]:
-    names = getattr(model, "no_weight_decay", None)
-    return set(names()) if callable(names) else set()
+def no_decay_names(model: nn.Module) -> set[str]:
+    """Full names of the parameters that any module's ``no_weight_decay()`` lists (as timm).
+
+    Every submodule may define ``no_weight_decay() -> set[str]``: names relative to itself
+    (``"pos_embed"``, ``"token_embed.weight"``); they are prefixed with the module's path, so a
+    ``TextViT`` under ``encoder.`` excludes ``encoder.pos_embed``. Names that are not trainable
+    parameters (a fixed sin-cos buffer, timm's optional ``dist_token``) are ignored; a name with
+    ``*`` is a pattern (timm's newer models, e.g. ``"blocks.*.gamma"``).
+    """
+    params = {n for n, _ in model.named_parameters()}
+    found: set[str] = set()
+    for prefix, module in model.named_modules():
+        fn = getattr(module, "no_weight_decay", None)
+        if not callable(fn):
+            continue
+        for name in fn():
+            full = f"{prefix}.{name}" if prefix else name
+            found.update(fnmatch.filter(params, full) if "*" in full else {full} & params)
+    return found
 
 
 def param_groups(
@@ -72,14 +89,14 @@ def param_groups(
     """AdamW groups of ``model``: one per (decay, layer scale).
 
     Uses the model's own ``param_groups(weight_decay=, lr=, layer_decay=)`` when defined. 1-d
-    parameters (norm weights, biases) and names from ``model.no_weight_decay()`` get no weight
+    parameters (norm weights, biases) and the names of :func:`no_decay_names` get no weight
     decay; ``model.lr_scale_for(name)``, when defined, multiplies a parameter's lr (e.g. a lower
     encoder lr when fine-tuning). Each group carries ``lr_scale`` so schedules keep the ratios.
     """
     own = getattr(model, "param_groups", None)
     if callable(own):
         return own(weight_decay=weight_decay, lr=lr, layer_decay=layer_decay)
-    skip = _no_decay_names(model)
+    skip = no_decay_names(model)
     use_layers = layer_decay is not None and layer_decay != 1.0
     num_layers = num_layers_of(model) if use_layers else 0
     names = [n for n, _ in model.named_parameters()]

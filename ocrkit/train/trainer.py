@@ -5,8 +5,9 @@ trainer owns the data order (:mod:`ocrkit.train.sampling`) instead of handing th
 ``accelerator.prepare`` so the position inside an epoch is exact and resumable. Model hooks:
 
 * ``training_step(batch) -> dict[str, Tensor]`` with ``"loss"`` (required; other scalars logged);
-* ``param_groups(weight_decay=, lr=, layer_decay=)``, ``layer_id_for(name, num_layers)``,
-  ``no_weight_decay()`` (optional, see :mod:`ocrkit.train.optim`);
+* ``param_groups(weight_decay=, lr=, layer_decay=)``, ``layer_id_for(name, num_layers)``
+  (optional, see :mod:`ocrkit.train.optim`); ``no_weight_decay()`` on any submodule (names
+  relative to it, found recursively as in timm: :func:`ocrkit.train.optim.no_decay_names`);
 * ``on_train_batch_end(step)`` (optional), ``save_pretrained(dir)`` (optional; used for
   ``OUTPUT/best`` and ``OUTPUT/final``, otherwise ``model.safetensors`` is written).
 """

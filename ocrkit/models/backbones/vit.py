@@ -96,6 +96,10 @@ class TextViT(nn.Module):
         trunc_normal_(self.cls_token, std=0.02)
         self.apply(init_transformer_weights)
 
+    def no_weight_decay(self) -> set[str]:
+        """Own parameters without weight decay (timm ViT, MAE/BEiT fine-tuning)."""
+        return {"cls_token", "pos_embed"}
+
     def grid_size(self, h: int, w: int) -> tuple[int, int]:
         """Patch grid ``(h // p, w // p)`` of an ``h x w`` image."""
         if h % self.patch_size or w % self.patch_size:

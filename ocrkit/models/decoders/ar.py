@@ -91,6 +91,10 @@ class ARDecoder(nn.Module):
         self.apply(init_transformer_weights)
         trunc_normal_(self.pos_embed, std=0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        """Own parameters without weight decay (PARSeq: token embedding and positions)."""
+        return {"token_embed.weight", "pos_embed"}
+
     def embed(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Token embeddings (scaled by sqrt(width), as in PARSeq) plus learned positions."""
         x = self.token_embed(tokens) * math.sqrt(self.embed_dim)

@@ -129,6 +129,10 @@ class MDiffDecoder(nn.Module):
         self.apply(init_transformer_weights)
         trunc_normal_(self.pos_embed, std=0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        """Own parameters without weight decay (PARSeq: token embedding and positions)."""
+        return {"token_embed.weight", "pos_embed"}
+
     @property
     def length(self) -> int:
         """Decoder slots: ``max_length`` characters + EOS."""
