@@ -3,6 +3,7 @@ run (CPU, same seed, DataLoader workers=0)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,3 +69,12 @@ def test_sigkill_then_resume_is_bit_exact(tmp_path):
     for key in expected:
         assert torch.equal(expected[key], got[key]), key
     assert (killed / "final" / "model.safetensors").is_file()
+    # metrics.jsonl was cut to the resumed step: one line per logged step, the same losses
+    ref_log, got_log = (_metric_lines(out) for out in (reference, killed))
+    assert [r["step"] for r in got_log] == [r["step"] for r in ref_log] == list(range(5, 41, 5))
+    assert [r["train/loss"] for r in got_log] == [r["train/loss"] for r in ref_log]
+
+
+def _metric_lines(out: Path) -> list[dict]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]

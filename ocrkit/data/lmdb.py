@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from ocrkit.data.base import RawImage, StrDataset
 from ocrkit.data.image_io import encode_image
+from ocrkit.utils.io import remove_stale
 from ocrkit.utils.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,10 @@ def write_lmdb(
             f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale(path.parent, f".{path.name}.tmp-*")  # left by a killed writer
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     try:
         count = _write_env(tmp, samples, map_size, image_format, quality, total, commit_every)
         if path.exists():

@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from ocrkit.utils.io import fsync_dir
+from ocrkit.utils.io import fsync_dir, pid_alive, remove_stale
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -124,6 +124,23 @@ def prune(output_dir: str | Path, keep_last: int) -> None:
         for path in [*root.glob(".tmp-*"), *root.glob(".rng-*")]:
             if not path.name.endswith(f"-{os.getpid()}"):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def clean_leftovers(output_dir: str | Path) -> None:
+    """Remove what a killed run left in ``output_dir``: ``.tmp-best-<pid>``/``.tmp-final-<pid>``
+    folders of an interrupted :func:`write_dir_atomically` and its ``.old-*`` copies (put back
+    first when the kill fell between the two renames, so ``best/`` is never lost)."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return
+    for old in root.glob(".old-*-*"):
+        name, pid = old.name[len(".old-") :].rsplit("-", 1)
+        target = root / name
+        if pid.isdigit() and not pid_alive(int(pid)) and not target.exists():
+            os.replace(old, target)
+    for pattern in (".tmp-*", ".old-*"):
+        remove_stale(root, pattern)
+        remove_stale(root / CHECKPOINT_DIR, pattern)
 
 
 # --- pieces ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ocrkit.utils.io import atomic_write_text
 from ocrkit.utils.progress import progress
 
 log = logging.getLogger("ocrkit.train")
@@ -36,6 +37,27 @@ def fork_all_rngs() -> Iterator[None]:
             np.random.set_state(np_state)
 
 
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop the lines of ``path`` after ``step`` (and any torn line) so a resumed run that
+    logs those steps again leaves one line per step; atomic, untouched when nothing changes."""
+    if not path.is_file():
+        return
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            keep = isinstance(record, dict) and int(record["step"]) <= step
+        except (ValueError, KeyError, TypeError):
+            keep = False
+        if keep:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+        log.info("metrics.jsonl: dropped %d lines after step %d", dropped, step)
+
+
 class RunLogger:
     """Window averages of training scalars, sent to trackers, a JSONL file and the bar."""
 
@@ -49,7 +71,10 @@ class RunLogger:
         self.window_start_step = 0
 
     def start(self, step: int) -> None:
+        """Begin at ``step``: ``metrics.jsonl`` keeps only the lines up to it (a resume)."""
         self.window_start_step = step
+        if self.main:
+            truncate_metrics(self.output_dir / "metrics.jsonl", step)
         self.t0 = time.monotonic()
         if self.main:
             self.bar = progress(total=self.total_steps, initial=step, desc="train", unit="step")

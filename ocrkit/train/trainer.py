@@ -270,6 +270,8 @@ class Trainer:
         acc = self.acc
         if acc.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.clean_leftovers(self.output_dir)
+        acc.wait_for_everyone()
         start = ckpt.resolve_resume(resume, self.output_dir)
         if start is not None:
             self.load_checkpoint(start)

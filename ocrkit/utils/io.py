@@ -56,3 +56,35 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists on this machine (signal 0 probe)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale(directory: str | Path, pattern: str) -> list[Path]:
+    """Delete ``directory/pattern`` entries named ``...-<pid>`` whose process is gone.
+
+    Temporary files and folders of an atomic write carry their writer's pid; a killed writer
+    leaves them behind and the next run removes them, never those of a live writer.
+    """
+    import shutil
+
+    removed = []
+    for path in Path(directory).glob(pattern):
+        tail = path.name.rsplit("-", 1)[-1]
+        if not tail.isdigit() or pid_alive(int(tail)):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

@@ -78,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(train_config.threads)
+    from accelerate.utils import set_seed
+
+    # Seed before anything random is built (model init, holdout split, synthetic data) so one
+    # seed gives one run; the trainer reseeds per process afterwards.
+    set_seed(train_config.seed)
     parts = build_task(config)
     for key, value in parts.info.items():
         print(f"# {key}: {value}")
