@@ -149,10 +149,13 @@ def test_builder_candidates_are_exact(tmp_path):
     ]
     assert c.r2t[0].prompt == "What is the text at location [0, 0, 10, 10]?"
     groups = {q.text: q.boxes for q in c.t2r}
+    # default: the paper's axis-aligned boxes (the quadrilateral becomes its enclosing box)
     assert groups == {
-        "Ave": [[[0, 0], [10, 0], [10, 10], [0, 10]], [20, 0, 30, 10]],
+        "Ave": [[0, 0, 10, 10], [20, 0, 30, 10]],
         "Main St": [[0, 20, 40, 30], [50, 20, 90, 30]],
     }
+    poly = {q.text: q.boxes for q in image_candidates(img, tmp_path, "polygon").t2r}
+    assert poly["Ave"] == [[[0, 0], [10, 0], [10, 10], [0, 10]], [20, 0, 30, 10]]
     assert c.t2r[0].prompt == 'Where is "Ave" located in the image?'
     assert c.t2r[0].image == "a.png" and (c.t2r[0].width, c.t2r[0].height) == (100, 50)
 

@@ -9,6 +9,12 @@
 * Don't-care regions (``###``, ``ignore``) are never targets and never queried.
 * Quotas per category: R2T and T2R get equal counts, rounded down to a multiple of 5, drawn with a
   fixed seed (42).
+* T2R targets are axis-aligned boxes ``[x1, y1, x2, y2]`` (the paper's ground truth and model
+  outputs are boxes; an ICDAR quadrilateral becomes its enclosing box); ``t2r_shape="polygon"``
+  keeps the annotated polygons (ocrkit's behaviour before the fidelity pass).
+* A region with its own category (a DocBank layout label mapped by ``label_categories``) gives
+  its R2T query that category; a T2R query takes its members' category when they all share one,
+  else the image's (all instances of a string in an image stay one query, as S1 merges them).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ocrkit.utils.progress import progress
 
 SEED = 42
 MULTIPLE = 5
+T2R_SHAPES = ("box", "polygon")
 
 
 @dataclass
@@ -56,8 +63,10 @@ def _clip_shape(shape, width: int, height: int):
     return _clip_box(shape, width, height)
 
 
-def image_candidates(img: AnnotatedImage, bench_dir: Path) -> Candidates:
+def image_candidates(img: AnnotatedImage, bench_dir: Path, t2r_shape: str = "box") -> Candidates:
     """All R2T and T2R candidate queries of one image (ids are filled in later)."""
+    if t2r_shape not in T2R_SHAPES:
+        raise ValueError(f"t2r_shape must be one of {T2R_SHAPES}, got {t2r_shape!r}")
     if img.size is None:
         from PIL import Image
 
@@ -65,7 +74,7 @@ def image_candidates(img: AnnotatedImage, bench_dir: Path) -> Candidates:
             img.size = im.size
     width, height = img.size
     rel = os.path.relpath(img.path, bench_dir)
-    common = dict(image=rel, width=width, height=height, category=img.category, source=img.source)
+    common = dict(image=rel, width=width, height=height, source=img.source)
     legible = [r for r in img.regions if not r.ignore and r.text.strip()]
     r2t = []
     for r in legible:
@@ -82,6 +91,7 @@ def image_candidates(img: AnnotatedImage, bench_dir: Path) -> Candidates:
                 text=text,
                 box=box,
                 language=lang,
+                category=r.category or img.category,
                 **common,
             )
         )
@@ -93,8 +103,10 @@ def image_candidates(img: AnnotatedImage, bench_dir: Path) -> Candidates:
     t2r = []
     for members in groups.values():
         text = Counter(r.text.strip() for r in members).most_common(1)[0][0]
-        shapes = [_clip_shape(r.shape, width, height) for r in members]
+        clip = _clip_box if t2r_shape == "box" else _clip_shape
+        shapes = [clip(r.shape, width, height) for r in members]
         lang = img.language or guess_language(text)
+        cats = {r.category or img.category for r in members}
         t2r.append(
             Query(
                 id="",
@@ -103,6 +115,7 @@ def image_candidates(img: AnnotatedImage, bench_dir: Path) -> Candidates:
                 text=text,
                 boxes=shapes,
                 language=lang,
+                category=cats.pop() if len(cats) == 1 else img.category,
                 **common,
             )
         )
@@ -121,19 +134,22 @@ def build_bench(
     bench_path: str | Path,
     quotas: Mapping[str, int] | None = None,
     seed: int = SEED,
+    t2r_shape: str = "box",
 ) -> list[Query]:
     """Sample the bench for ``bench_path`` (image paths become relative to its folder).
 
     ``quotas`` maps a category to its total number of queries (both directions); categories
-    without a quota keep every query they can while staying balanced.
+    without a quota keep every query they can while staying balanced. ``t2r_shape``: ``box``
+    (default, the paper's) or ``polygon`` T2R targets.
     """
     bench_dir = Path(bench_path).resolve().parent
     pools: dict[str, Candidates] = {}
     for img in progress(images, desc="reading annotations", unit="img"):
-        c = image_candidates(img, bench_dir)
-        pool = pools.setdefault(img.category, Candidates([], []))
-        pool.r2t += c.r2t
-        pool.t2r += c.t2r
+        c = image_candidates(img, bench_dir, t2r_shape)
+        for q in c.r2t:
+            pools.setdefault(q.category, Candidates([], [])).r2t.append(q)
+        for q in c.t2r:
+            pools.setdefault(q.category, Candidates([], [])).t2r.append(q)
     quotas = dict(quotas or {})
     unknown = set(quotas) - set(pools)
     if unknown:

@@ -3,6 +3,8 @@
 * ``icdar``: the ICDAR-style JSONL (``{"image", "instances": [{"text", "points", "ignore"}]}``,
   as in ``shared/data/ic15_train``); ``###`` text or ``ignore: true`` marks don't-care regions.
 * ``funsd``: a FUNSD folder (``images/*.png`` + ``annotations/*.json``), word-level regions.
+* ``scene``: the same layout for any scene-layout source (``sroie_train``, ``docbank_sample``);
+  a region's ``label`` may pick its own category (``label_categories``).
 * ``jsonl``: the generic JSONL: ``{"image", "regions" | "instances": [{"text", "box" | "points",
   "ignore"?}], "category"?, "language"?, "width"?, "height"?}``.
 """
@@ -25,6 +27,7 @@ class Region:
     text: str
     shape: Shape
     ignore: bool = False
+    category: str | None = None  # the region's own category (from its layout label), if any
 
 
 @dataclass
@@ -38,17 +41,30 @@ class AnnotatedImage:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _region(item: dict[str, Any], where: str) -> Region:
+def _region(
+    item: dict[str, Any], where: str, label_categories: dict[str, str] | None = None
+) -> Region:
     text = str(item.get("text", item.get("transcription", "")) or "")
     shape = item.get("points") or item.get("polygon") or item.get("box") or item.get("bbox")
     if shape is None:
         raise ValueError(f"{where}: a region needs points or box")
     ignore = bool(item.get("ignore", False)) or text.strip() in IGNORE_TEXTS
-    return Region(text=text, shape=shape, ignore=ignore)
+    label = item.get("label")
+    cat = (label_categories or {}).get(str(label)) if label is not None else None
+    return Region(text=text, shape=shape, ignore=ignore, category=cat)
 
 
-def read_jsonl(path: str | Path, category: str, source: str) -> Iterator[AnnotatedImage]:
-    """ICDAR-style or generic JSONL; image paths are relative to the JSONL file."""
+def read_jsonl(
+    path: str | Path,
+    category: str,
+    source: str,
+    label_categories: dict[str, str] | None = None,
+) -> Iterator[AnnotatedImage]:
+    """ICDAR-style or generic JSONL; image paths are relative to the JSONL file.
+
+    ``label_categories`` maps a region's ``label`` (DocBank's layout class) to its own category;
+    other regions keep the image's.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "annotations.jsonl"
@@ -63,7 +79,7 @@ def read_jsonl(path: str | Path, category: str, source: str) -> Iterator[Annotat
             size = (int(rec["width"]), int(rec["height"])) if "width" in rec else None
             yield AnnotatedImage(
                 path=(path.parent / rec["image"]).resolve(),
-                regions=[_region(it, f"{path}:{n}") for it in items],
+                regions=[_region(it, f"{path}:{n}", label_categories) for it in items],
                 category=str(rec.get("category", category)),
                 source=str(rec.get("source", source)),
                 language=rec.get("language"),

@@ -120,6 +120,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="total queries of a category (split evenly R2T/T2R, rounded down to a multiple "
         "of 5); default: every query the category allows",
     )
+    b.add_argument(
+        "--scene",
+        action="append",
+        metavar="DIR[:CATEGORY]",
+        help="any scene-layout annotations (annotations.jsonl: image, instances) with a "
+        "category, e.g. sroie_train:Receipt; category default 'scene'",
+    )
+    b.add_argument(
+        "--label-category",
+        action="append",
+        metavar="LABEL=CATEGORY",
+        help="regions whose 'label' is LABEL (DocBank layout classes) get their own category",
+    )
+    b.add_argument(
+        "--t2r-shape",
+        choices=["box", "polygon"],
+        default="box",
+        help="T2R targets: enclosing axis-aligned boxes (default, the paper's) or the annotated "
+        "polygons",
+    )
+    b.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a documented bench: 'tabench-local' (sources, split, quotas from its split file, "
+        "data under --data)",
+    )
+    b.add_argument("--data", default="../shared/data", help="data root for --preset")
+    b.add_argument(
+        "--split",
+        metavar="NAME|FILE",
+        help="held-apart split: keep only its images of each source (e.g. tabench-local)",
+    )
+    b.add_argument(
+        "--train",
+        action="append",
+        metavar="DIR",
+        help="training images (a folder): refuse a bench image equal to one by path or hash",
+    )
+    b.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="warn instead of refusing when a bench image is also a training image",
+    )
     b.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42, as in S1)")
     b.set_defaults(func=_build)
 
@@ -174,29 +217,45 @@ def _split_spec(spec: str, default: str) -> tuple[str, str]:
 
 def _build(args: argparse.Namespace) -> int:
     from ocrkit.tabench.builder import build_bench
+    from ocrkit.tabench.preset import SourceSpec, bench_meta, gather, meta_path, preset_specs
     from ocrkit.tabench.schema import save_bench
-    from ocrkit.tabench.sources import read_funsd, read_jsonl
+    from ocrkit.tabench.split import load_split
+    from ocrkit.utils.io import atomic_write_json
 
-    def images():
-        for spec in args.icdar or []:
-            path, cat = _split_spec(spec, "scene")
-            yield from read_jsonl(path, cat, source=Path(path).resolve().with_suffix("").name)
-        for spec in args.funsd or []:
-            path, cat = _split_spec(spec, "document")
-            yield from read_funsd(path, cat, source=Path(path).resolve().name)
-        for spec in args.jsonl or []:
-            path, cat = _split_spec(spec, "default")
-            yield from read_jsonl(path, cat, source=Path(path).resolve().with_suffix("").name)
-
-    if not (args.icdar or args.funsd or args.jsonl):
-        raise ValueError("give at least one of --icdar, --funsd, --jsonl")
+    labels = {k: str(v) for k, v in _kv(args.label_category, "--label-category").items()}
+    specs = []
+    for kind, items, default in (
+        ("scene", (args.icdar or []) + (args.scene or []), "scene"),
+        ("funsd", args.funsd or [], "document"),
+        ("jsonl", args.jsonl or [], "default"),
+    ):
+        for spec in items:
+            path, cat = _split_spec(spec, default)
+            specs.append(SourceSpec(kind, path, cat, labels))
     quotas = {k: int(v) for k, v in _kv(args.quota, "--quota").items()}
-    queries = build_bench(images(), args.out, quotas, seed=args.seed)
+    split = load_split(args.split or args.preset) if (args.split or args.preset) else None
+    train = [Path(t) for t in args.train or []]
+    if args.preset:
+        if specs:
+            raise ValueError("--preset names its own sources: drop --scene/--icdar/--funsd/--jsonl")
+        specs, preset_train, preset_quotas = preset_specs(split, args.data)
+        train += preset_train
+        quotas = {**preset_quotas, **quotas}
+    if not specs:
+        raise ValueError("give at least one of --scene, --icdar, --funsd, --jsonl (or --preset)")
+    images, train_images = gather(specs, split, train, args.allow_overlap)
+    queries = build_bench(images, args.out, quotas, seed=args.seed, t2r_shape=args.t2r_shape)
     save_bench(args.out, queries)
+    meta = bench_meta(specs, split, args.t2r_shape, args.seed, quotas, len(train_images))
     counts: dict[tuple[str, str], int] = {}
     for q in queries:
         counts[(q.category, q.task)] = counts.get((q.category, q.task), 0) + 1
-    print(f"wrote {len(queries)} queries to {args.out}")
+    meta["counts"] = {f"{c}/{t}": n for (c, t), n in sorted(counts.items())}
+    meta["images"] = len({q.image for q in queries})
+    atomic_write_json(meta_path(args.out), meta)
+    print(f"wrote {len(queries)} queries to {args.out} (T2R targets: {args.t2r_shape})")
+    if train_images:
+        print(f"  no overlap with {len(train_images)} training images (path and SHA-256)")
     for (cat, task), n in sorted(counts.items()):
         print(f"  {cat:<12} {task}: {n}")
     return 0
@@ -276,7 +335,14 @@ def _run(args: argparse.Namespace) -> int:
             api_key=os.environ.get(args.api_key_env) or None,
         )
         answerer = HttpAnswerer(client, adapter)
-    predictions, stats = run_bench(queries, answerer, args.out, workers=args.workers)
+    # queries a family has no prompt for (DeepSeek-OCR's R2T, paper Table 1 "-") are not sent
+    # and score as empty; grouped by image so page-level engines read each page once
+    asked = [q for q in queries if adapter is None or adapter.asks(q)]
+    skipped = len(queries) - len(asked)
+    if skipped:
+        print(f"{skipped} queries not asked: adapter {adapter.name!r} has no prompt for them")
+    asked.sort(key=lambda q: q.image)
+    predictions, stats = run_bench(asked, answerer, args.out, workers=args.workers)
     print(
         f"{stats.total} queries: {stats.cached} from cache, {stats.answered} answered, "
         f"{stats.failed} failed"

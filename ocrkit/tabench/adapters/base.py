@@ -152,6 +152,10 @@ class Adapter:
             return self.r2t_template.format(**{n: self._fmt(v) for n, v in zip(names, b)})
         return self.t2r_template.format(text=query.text)
 
+    def asks(self, query: Query) -> bool:
+        """Whether this family has a prompt for ``query``'s task (every one unless overridden)."""
+        return True
+
     # parsers ---------------------------------------------------------------------------------
     def parse_r2t(self, raw: Any) -> str | None:
         """The transcript in an R2T answer; None when there is none."""

@@ -1,0 +1,103 @@
+"""Held-apart splits, label categories and the bench/training overlap guard (tiny fixtures)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from ocrkit.tabench.builder import build_bench
+from ocrkit.tabench.preset import SourceSpec, gather
+from ocrkit.tabench.sources import read_jsonl
+from ocrkit.tabench.split import Split, load_split, make_split, overlaps
+
+
+def _source(root, n, label=None):
+    """``n`` distinct images, each with two regions: ``a<i>`` (label) and ``the``."""
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i in range(n):
+        Image.new("RGB", (60, 30), (i * 20, 0, 0)).save(root / "images" / f"{i}.png")
+        inst = [
+            {"text": f"a{i}", "box": [0, 0, 20, 10], **({"label": label} if label else {})},
+            {"text": "the", "box": [30, 0, 50, 10], "label": "paragraph"},
+        ]
+        lines.append(json.dumps({"image": f"images/{i}.png", "instances": inst}))
+    (root / "annotations.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_label_categories_split_r2t_and_keep_t2r_groups_whole(tmp_path):
+    root = _source(tmp_path / "docs", 5, label="title")
+    images = read_jsonl(root, "DocText", "docs", {"title": "DocTitle"})
+    queries = build_bench(images, tmp_path / "b.jsonl")
+    cats = {(q.task, q.text): q.category for q in queries}
+    assert cats[("r2t", "a0")] == "DocTitle" and cats[("r2t", "the")] == "DocText"
+    # every T2R group has one member category here: a<i> -> DocTitle, "the" -> DocText
+    assert cats[("t2r", "a3")] == "DocTitle" and cats[("t2r", "the")] == "DocText"
+    n = {c: sum(q.category == c for q in queries) for c in ("DocTitle", "DocText")}
+    assert n == {"DocTitle": 10, "DocText": 10}  # 5 + 5 each; "the" T2R: 5 (one per image)
+
+
+def test_mixed_t2r_group_takes_the_image_category(tmp_path):
+    from ocrkit.tabench.builder import image_candidates
+
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (60, 30)).save(root / "images" / "0.png")
+    inst = [
+        {"text": "x", "box": [0, 0, 9, 9], "label": "title"},
+        {"text": "x", "box": [20, 0, 29, 9], "label": "caption"},
+    ]
+    (root / "annotations.jsonl").write_text(
+        json.dumps({"image": "images/0.png", "instances": inst})
+    )
+    (img,) = read_jsonl(root, "Doc", "d", {"title": "T", "caption": "C"})
+    c = image_candidates(img, tmp_path)
+    assert [q.category for q in c.r2t] == ["T", "C"]
+    assert [(q.category, q.boxes) for q in c.t2r] == [("Doc", [[0, 0, 9, 9], [20, 0, 29, 9]])]
+
+
+def test_make_split_holds_copies_together_and_gather_keeps_only_held_out(tmp_path):
+    root = _source(tmp_path / "src", 6)
+    shutil.copy(root / "images" / "2.png", root / "images" / "9.png")  # a byte-identical copy
+    sources = make_split({"src": root}, {"src": 3}, seed=42)
+    held = set(sources["src"]["held_out"])
+    assert len(held) in (3, 4) and (("images/2.png" in held) == ("images/9.png" in held))
+    split = Split("t", {"src": sources["src"]["held_out"]})
+    # the annotation file lists 0..5 only; 9.png (if not held) is a training image by hash
+    bench, train = gather([SourceSpec("scene", str(root), "S")], split)
+    assert {i.path.name for i in bench} == {n.split("/")[1] for n in held} - {"9.png"}
+    assert len(bench) + len(train) == 6
+
+
+def test_gather_refuses_overlap_by_hash_and_changed_bytes(tmp_path):
+    root = _source(tmp_path / "src", 3)
+    split = Split("t", {"src": make_split({"src": root}, {"src": None})["src"]["held_out"]})
+    train = tmp_path / "train"
+    train.mkdir()
+    shutil.copy(root / "images" / "1.png", train / "renamed.png")
+    with pytest.raises(ValueError, match="also training images.*renamed.png"):
+        gather([SourceSpec("scene", str(root), "S")], split, [train])
+    bench, _ = gather([SourceSpec("scene", str(root), "S")], split, [train], allow_overlap=True)
+    assert len(bench) == 3
+    assert overlaps([root / "images" / "0.png"], [root / "images" / "0.png"])[0].endswith(
+        "(same path)"
+    )
+    Image.new("RGB", (60, 30), "blue").save(root / "images" / "0.png")
+    with pytest.raises(ValueError, match="bytes differ"):
+        gather([SourceSpec("scene", str(root), "S")], split)
+    other = _source(tmp_path / "other", 1)
+    with pytest.raises(ValueError, match="names no source 'other'"):
+        gather([SourceSpec("scene", str(other), "S")], split)
+
+
+def test_committed_tabench_local_split():
+    split = load_split("tabench-local")
+    n = {s: len(v) for s, v in split.sources.items()}
+    assert n == {"ic15_train": 100, "sroie_train": 41, "docbank_sample": 8, "funsd_test": 50}
+    assert split.path_key("/any/root/ic15_train/" + next(iter(split.sources["ic15_train"])))
+    assert split.path_key("/any/root/ic15_train/images/not_there.jpg") is None
+    assert all(len(h) == 64 for v in split.sources.values() for h in v.values())
