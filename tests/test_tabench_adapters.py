@@ -63,19 +63,63 @@ def test_r2t_parsing():
     assert adapter.parse_r2t(["not", "text"]) is None
 
 
-def test_prompts_use_native_coordinates():
+HINT = 'Answer in JSON: [{"bbox_2d": [x_min, y_min, x_max, y_max]}, ...].'
+T2R_PAPER = 'Where is "Ave" located in the image?'
+
+
+def test_paper_prompts_are_one_template_in_native_coordinates():
+    """S1.2: the same wording for every family; only the coordinates (and the syntax Gemini
+    and DeepSeek-OCR's interfaces demand) change. Box [200, 200, 600, 400] in a 2000 x 1000
+    image: 0-1000 grid -> [100, 200, 300, 400]; Qwen2.5-VL smart_resize(1000, 2000) =
+    (1008, 1988) -> [199, 202, 596, 403]."""
     q = Query("a", "i.png", 2000, 1000, "r2t", "", "x", box=[200, 200, 600, 400])
     t = Query("b", "i.png", 2000, 1000, "t2r", "", "Ave", boxes=[[0, 0, 1, 1]])
-    assert build_adapter("json").prompt(q) == "What is the text at location [200, 200, 600, 400]?"
-    assert build_adapter("json").prompt(t) == 'Where is "Ave" located in the image?'
-    assert "[200, 100, 400, 300]" in build_adapter("gemini").prompt(q)  # y, x order
-    assert "(100,200),(300,400)" in build_adapter("qwen2_vl").prompt(q)
-    assert "[0.100, 0.200, 0.300, 0.400]" in build_adapter("kimi_vl").prompt(q)
-    assert build_adapter("deepseek_ocr").prompt(t) == "Locate <|ref|>Ave<|/ref|> in the image."
-    # Qwen2.5-VL: smart_resize(1000, 2000) = (1008, 1988), default max_pixels
-    assert "[199, 202, 596, 403]" in build_adapter("qwen2_5_vl").prompt(q)
+    at = "What is the text at location "
+    expected = {
+        "json": (at + "[200, 200, 600, 400]?", T2R_PAPER),
+        "qwen2_vl": (at + "[100, 200, 300, 400]?", f"{T2R_PAPER} {HINT}"),
+        "qwen2_5_vl": (at + "[199, 202, 596, 403]?", f"{T2R_PAPER} {HINT}"),
+        "qwen3_vl": (at + "[100, 200, 300, 400]?", f"{T2R_PAPER} {HINT}"),
+        "glm4v": (at + "[100, 200, 300, 400]?", f"{T2R_PAPER} {HINT}"),
+        "kimi_vl": (at + "[0.100, 0.200, 0.300, 0.400]?", f"{T2R_PAPER} {HINT}"),
+        "gemini": (
+            at + "[200, 100, 400, 300]?",
+            T2R_PAPER + ' Answer in JSON: [{"box_2d": [y_min, x_min, y_max, x_max]}, ...].',
+        ),
+    }
+    for name, (r2t, t2r) in expected.items():
+        adapter = build_adapter(name)
+        assert (adapter.prompt_set, adapter.prompt(q), adapter.prompt(t)) == ("paper", r2t, t2r)
+    assert build_adapter("qwen2_vl", format_hint=False).prompt(t) == T2R_PAPER
+    # DeepSeek-OCR is T2R only (Table 1, S2: R2T "-"): no R2T prompt, its grounding prompt
+    ds = build_adapter("deepseek_ocr")
+    assert not ds.asks(q) and ds.asks(t)
+    assert ds.prompt(t) == "Locate <|ref|>Ave<|/ref|> in the image."
+    with pytest.raises(ValueError, match="no r2t prompt"):
+        ds.prompt(q)
     with pytest.raises(ValueError, match="adapter 'json'"):
         build_adapter("json", bogus=1)
+    with pytest.raises(ValueError, match="prompts must be one of"):
+        build_adapter("qwen2_vl", prompts="mine")
+
+
+def test_native_prompts_keep_the_family_wordings():
+    q = Query("a", "i.png", 2000, 1000, "r2t", "", "x", box=[200, 200, 600, 400])
+    t = Query("b", "i.png", 2000, 1000, "t2r", "", "Ave", boxes=[[0, 0, 1, 1]])
+    native = {n: build_adapter(n, prompts="native") for n in ADAPTERS.list()}
+    assert native["qwen2_vl"].prompt(q) == (
+        "What is the text in the region <|box_start|>(100,200),(300,400)<|box_end|>? "
+        "Answer with the text only."
+    )
+    assert native["qwen2_5_vl"].prompt(t) == (
+        'Locate every instance of the text "Ave" in the image, '
+        "output their bbox coordinates in JSON format."
+    )
+    assert "[200, 100, 400, 300]" in native["gemini"].prompt(q)  # y, x order
+    assert native["deepseek_ocr"].prompt(q) == (
+        "What is the text at <|det|>[[100, 200, 300, 400]]<|/det|>?"
+    )
+    assert all(a.asks(q) and a.settings()["prompts"] == "native" for a in native.values())
 
 
 @functools.lru_cache(maxsize=1)

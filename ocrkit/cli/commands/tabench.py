@@ -81,6 +81,14 @@ def _adapter_args(p: argparse.ArgumentParser, required: bool = False) -> None:
         metavar="KEY=VALUE",
         help="adapter option, e.g. max_pixels=1003520 (qwen2_5_vl) or coords=rel1000 (json)",
     )
+    p.add_argument(
+        "--prompts",
+        choices=["paper", "native"],
+        default="paper",
+        help="prompt set: 'paper' = the unified S1 template for every family, coordinates in its "
+        "native convention (default, Q-Mask paper S1.2); 'native' = each family's own wording "
+        "(ocrkit before the fidelity pass). Recorded in the scores JSON",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -272,7 +280,8 @@ def _adapter(args: argparse.Namespace):
         return None
     from ocrkit.tabench.adapters import build_adapter
 
-    return build_adapter(args.adapter, **_kv(args.adapter_opt, "--adapter-opt"))
+    options = {"prompts": args.prompts, **_kv(args.adapter_opt, "--adapter-opt")}
+    return build_adapter(args.adapter, **options)
 
 
 def _finish(args: argparse.Namespace, queries, predictions, adapter, extra: dict | None = None):
@@ -298,6 +307,17 @@ def _finish(args: argparse.Namespace, queries, predictions, adapter, extra: dict
     return result
 
 
+def _bench_meta(bench: str) -> dict[str, Any]:
+    """The bench's ``.meta.json`` (T2R target shape, split, ...) when it has one."""
+    from ocrkit.tabench.preset import meta_path
+
+    path = meta_path(bench)
+    if not path.is_file():
+        return {}
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    return {"bench": {k: meta.get(k) for k in ("t2r_shape", "t2r_targets", "split", "seed")}}
+
+
 def _score(args: argparse.Namespace) -> int:
     from ocrkit.tabench.scoring import load_predictions
 
@@ -305,7 +325,11 @@ def _score(args: argparse.Namespace) -> int:
     predictions, bad = load_predictions(args.predictions)
     if bad:
         print(f"warning: skipped {bad} unreadable prediction line(s)", file=sys.stderr)
-    _finish(args, queries, predictions, _adapter(args), {"bad_prediction_lines": bad})
+    adapter = _adapter(args)
+    extra: dict[str, Any] = {"bad_prediction_lines": bad, **_bench_meta(args.bench)}
+    if adapter is not None:
+        extra["run"] = adapter.settings()
+    _finish(args, queries, predictions, adapter, extra)
     return 0
 
 
@@ -347,7 +371,13 @@ def _run(args: argparse.Namespace) -> int:
         f"{stats.total} queries: {stats.cached} from cache, {stats.answered} answered, "
         f"{stats.failed} failed"
     )
-    run_info = {"run": {"answerer": answerer.name, "failed": stats.failed}}
+    run_info: dict[str, Any] = {"run": {"answerer": answerer.name, "failed": stats.failed}}
+    if adapter is not None:
+        run_info["run"].update(adapter.settings())
+        run_info["run"]["not_asked"] = {
+            t: sum(q.task == t and not adapter.asks(q) for q in queries) for t in ("r2t", "t2r")
+        }
+    run_info.update(_bench_meta(args.bench))
     _finish(args, queries, predictions, None, run_info)
     return 1 if stats.failed else 0
 

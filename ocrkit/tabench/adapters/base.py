@@ -106,23 +106,65 @@ class QwenResized(CoordSystem):
         return [x1 * width / rw, y1 * height / rh, x2 * width / rw, y2 * height / rh]
 
 
+PROMPT_SETS = ("paper", "native")
+PAPER_R2T = "What is the text at location [{x1}, {y1}, {x2}, {y2}]?"
+PAPER_T2R = 'Where is "{text}" located in the image?'
+FORMAT_HINT = 'Answer in JSON: [{{"bbox_2d": [x_min, y_min, x_max, y_max]}}, ...].'
+
+
 class Adapter:
     """Prompts and parsers for one model family; subclasses set the class attributes.
 
-    ``r2t_template`` is formatted with the region in model coordinates (``x1 y1 x2 y2``, rounded
-    to ``digits`` decimals, integers when 0); ``t2r_template`` with ``text``. ``yx`` marks
-    families that write ``[y_min, x_min, y_max, x_max]`` (Gemini).
+    Two prompt sets. ``paper`` (default; Q-Mask paper S1.2, Section 5.1): every family gets the
+    S1 wording, R2T ``What is the text at location [x_min, y_min, x_max, y_max]?`` with the box
+    in the family's native coordinates, T2R ``Where is "TEXT" located in the image?`` plus one
+    fixed JSON format instruction (``format_hint``, the same for every family but for the axis
+    order a family writes); only syntax a native interface demands is adapted (Gemini's y-x
+    order, DeepSeek-OCR's ``<|ref|>`` grounding prompt). ``native``: the family's own wordings
+    (``native_r2t``/``native_t2r``), ocrkit's prompts before the fidelity pass.
+
+    Templates are formatted with the region in model coordinates (``x1 y1 x2 y2``, rounded to
+    ``digits`` decimals, integers when 0) or with ``text``. ``yx`` marks families that write
+    ``[y_min, x_min, y_max, x_max]`` (Gemini). A template of None: the family has no prompt for
+    that task (:meth:`asks` is False; such queries are not sent and score as empty).
     """
 
     name = "base"
-    r2t_template = "What is the text at location [{x1}, {y1}, {x2}, {y2}]?"
-    t2r_template = 'Where is "{text}" located in the image?'
+    native_r2t: str | None = PAPER_R2T
+    native_t2r: str | None = PAPER_T2R
+    paper_r2t: str | None = PAPER_R2T
+    paper_t2r: str | None = PAPER_T2R
+    format_hint_text = FORMAT_HINT
     box_keys: tuple[str, ...] = DEFAULT_BOX_KEYS
     yx = False
     digits = 0
 
-    def __init__(self, coords: CoordSystem | None = None) -> None:
+    def __init__(
+        self, coords: CoordSystem | None = None, prompts: str = "paper", format_hint: bool = True
+    ) -> None:
+        if prompts not in PROMPT_SETS:
+            raise ValueError(f"prompts must be one of {PROMPT_SETS}, got {prompts!r}")
+        if isinstance(format_hint, str):  # from --adapter-opt format_hint=false
+            format_hint = format_hint.lower() in {"1", "true", "yes"}
         self.coords = coords or CoordSystem()
+        self.prompt_set = prompts
+        self.format_hint = bool(format_hint)
+        if prompts == "native":
+            self.r2t_template, self.t2r_template = self.native_r2t, self.native_t2r
+        else:
+            self.r2t_template, t2r = self.paper_r2t, self.paper_t2r
+            hint = self.format_hint and t2r == PAPER_T2R
+            self.t2r_template = f"{t2r} {self.format_hint_text}" if hint else t2r
+
+    def settings(self) -> dict[str, Any]:
+        """What a run records about its prompts (written into the scores JSON)."""
+        return {
+            "adapter": self.name,
+            "prompts": self.prompt_set,
+            "format_hint": self.format_hint,
+            "r2t_template": self.r2t_template,
+            "t2r_template": self.t2r_template,
+        }
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(coords={self.coords!r})"
@@ -145,16 +187,19 @@ class Adapter:
 
     def prompt(self, query: Query) -> str:
         """The text sent with the image for ``query``."""
+        if not self.asks(query):
+            raise ValueError(f"adapter {self.name!r} has no {query.task} prompt")
         if query.task == "r2t":
             assert query.box is not None
             b = self.to_model(query.box, query.width, query.height)
             names = ("y1", "x1", "y2", "x2") if self.yx else ("x1", "y1", "x2", "y2")
-            return self.r2t_template.format(**{n: self._fmt(v) for n, v in zip(names, b)})
-        return self.t2r_template.format(text=query.text)
+            return str(self.r2t_template).format(**{n: self._fmt(v) for n, v in zip(names, b)})
+        return str(self.t2r_template).format(text=query.text)
 
     def asks(self, query: Query) -> bool:
-        """Whether this family has a prompt for ``query``'s task (every one unless overridden)."""
-        return True
+        """Whether this family has a prompt for ``query``'s task."""
+        template = self.r2t_template if query.task == "r2t" else self.t2r_template
+        return template is not None
 
     # parsers ---------------------------------------------------------------------------------
     def parse_r2t(self, raw: Any) -> str | None:
