@@ -237,7 +237,7 @@ def test_instance_errors_name_the_line(tmp_path: Path) -> None:
 def test_generator_on_the_shared_region_annotations(shared_data: Path) -> None:
     ic15 = build_instances({"type": "icdar", "path": str(shared_data / "ic15_train"), "limit": 50})
     funsd = build_instances(
-        {"type": "funsd", "path": str(shared_data / "funsd_test"), "tasks": ["vqa"]}
+        {"type": "funsd", "path": str(shared_data / "funsd_train"), "tasks": ["vqa"]}
     )
     assert len(ic15) == 50 and len(funsd) > 100
     s = AnchorDataset(ic15[:1])[0]

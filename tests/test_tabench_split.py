@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -101,3 +102,22 @@ def test_committed_tabench_local_split():
     assert split.path_key("/any/root/ic15_train/" + next(iter(split.sources["ic15_train"])))
     assert split.path_key("/any/root/ic15_train/images/not_there.jpg") is None
     assert all(len(h) == 64 for v in split.sources.values() for h in v.values())
+
+
+def test_anchoring_builder_leaves_out_held_apart_images(tmp_path, caplog):
+    from ocrkit.anchoring.generate import build_instances
+
+    root = _source(tmp_path / "src", 3)
+    held = {
+        "images/1.png": make_split({"src": root}, {"src": None})["src"]["held_out"]["images/1.png"]
+    }
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"name": "t", "sources": {"src": {"held_out": held}}}))
+    # a renamed copy of the held-apart image is caught by its hash
+    shutil.copy(root / "images" / "1.png", root / "images" / "copy.png")
+    lines = (root / "annotations.jsonl").read_text().splitlines()
+    lines.append(lines[1].replace("images/1.png", "images/copy.png"))
+    (root / "annotations.jsonl").write_text("\n".join(lines) + "\n")
+    spec = {"type": "icdar", "path": str(root), "per_image": None, "holdout": str(split)}
+    images = {Path(i.image).name for i in build_instances(spec)}
+    assert images == {"0.png", "2.png"}

@@ -154,7 +154,12 @@ def funsd_vqa(
     """Key-value questions of FUNSD forms: a linked question entity -> its answer entity."""
     root = Path(root)
     for ann in sorted((root / "annotations").glob("*.json")):
-        image = (root / "images" / f"{ann.stem}.png").resolve()
+        from ocrkit.tabench.sources import funsd_image
+
+        image = funsd_image(root, ann.stem).resolve()
+        if not image.is_file():
+            log.warning("%s: no image, skipped", ann)
+            continue
         form = json.loads(ann.read_text(encoding="utf-8")).get("form", [])
         by_id = {e["id"]: e for e in form}
         width, height = _image_size(image)
@@ -276,13 +281,44 @@ def _excluded_images(benches: Sequence[str | Path]) -> set[str]:
     return out
 
 
+def _drop_bench_images(
+    out: list[AnchorInstance], holdout: str | None, where: str
+) -> list[AnchorInstance]:
+    """Leave out instances on held-apart bench images (``tabench-local`` and ``holdout``), by
+    path or file hash; loudly unless the spec names the split in ``holdout``."""
+    from ocrkit.tabench.split import load_split
+
+    splits = [load_split(s) for s in dict.fromkeys(["tabench-local", holdout]) if s]
+    bad: dict[str, str] = {}
+    for image in dict.fromkeys(inst.image for inst in out):
+        why = next((m for m in (sp.match(image) for sp in splits) if m), None)
+        if why:
+            bad[image] = why
+    if bad:
+        first = next(iter(bad))
+        msg = (
+            f"data spec {where}: {len(bad)} image(s) are held apart for TABench and left out of "
+            f"training (e.g. {first}: {bad[first]})"
+        )
+        if holdout:
+            log.info(msg)
+        else:
+            log.warning("WARNING: %s; add `holdout: tabench-local` to the spec to say so", msg)
+    return [inst for inst in out if inst.image not in bad]
+
+
 def build_instances(
     spec: Mapping[str, Any] | str, seed: int = 0, cache_dir: str | Path | None = None
 ) -> list[AnchorInstance]:
     """Instances of one data spec (see ``docs/qmask.md``)::
 
     {type: icdar | funsd | jsonl | synth | instances, path: ..., tasks: [r2t, t2r, ...],
-     per_image: 4, vqa_masks: true, num_images: 1000, exclude: [bench.jsonl], limit: N}
+     per_image: 4, vqa_masks: true, num_images: 1000, exclude: [bench.jsonl], limit: N,
+     holdout: tabench-local}
+
+    Images held apart for a bench (the committed ``tabench-local`` split, and ``holdout``) are
+    never training images: they are left out, matched by path and by file hash, with a loud
+    warning unless the spec names the split in ``holdout``.
     """
     from ocrkit.tabench.sources import read_funsd, read_jsonl
 
@@ -297,8 +333,10 @@ def build_instances(
     per_image = spec.pop("per_image", 4)
     limit = spec.pop("limit", None)
     exclude = spec.pop("exclude", []) or []
+    holdout = spec.pop("holdout", None)
     excluded = _excluded_images([exclude] if isinstance(exclude, str) else exclude)
     rng = np.random.default_rng(int(spec.pop("seed", seed)))
+    spec_path = spec.get("path", "")
     out: list[AnchorInstance] = []
     if kind == "instances":
         from ocrkit.anchoring.data import read_instances
@@ -333,6 +371,8 @@ def build_instances(
     spec.pop("repeat", None)
     if spec:
         raise ValueError(f"unknown data spec keys {sorted(spec)} for type {kind!r}")
+    if kind != "synth":
+        out = _drop_bench_images(out, holdout, f"{kind} {Path(str(spec_path)).name}")
     if limit is not None:
         out = out[: int(limit)]
     for i, inst in enumerate(out):

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 from ocrkit.tabench.schema import Shape
 
 IGNORE_TEXTS = {"###", ""}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,11 +89,23 @@ def read_jsonl(
             )
 
 
+def funsd_image(root: Path, stem: str) -> Path:
+    """A FUNSD form's image: ``images/STEM.png`` (some releases hold ``.jpg`` pages too)."""
+    for ext in (".png", ".jpg", ".jpeg"):
+        path = root / "images" / f"{stem}{ext}"
+        if path.is_file():
+            return path
+    return root / "images" / f"{stem}.png"
+
+
 def read_funsd(root: str | Path, category: str = "document", source: str = "funsd"):
     """FUNSD forms: every word of every entity is one region (empty words are don't-care)."""
     root = Path(root)
     for ann in sorted((root / "annotations").glob("*.json")):
-        image = root / "images" / f"{ann.stem}.png"
+        image = funsd_image(root, ann.stem)
+        if not image.is_file():
+            log.warning("%s: no image %s.png/.jpg, skipped", ann, ann.stem)
+            continue
         form = json.loads(ann.read_text(encoding="utf-8")).get("form", [])
         regions = [
             Region(
