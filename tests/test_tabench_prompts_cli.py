@@ -75,8 +75,10 @@ def test_qwen2_5_vl_sends_the_paper_prompts(tmp_path, server):
     assert result["run"]["prompts"] == "paper" and result["run"]["adapter"] == "qwen2_5_vl"
     assert result["r2t"]["accuracy"] == 100.0
     prompts.clear()
-    native = _run(tmp_path, url, "qwen2_5_vl", "--prompts", "native")
+    md = tmp_path / "native.md"
+    native = _run(tmp_path, url, "qwen2_5_vl", "--prompts", "native", "--report", str(md))
     assert native["run"]["prompts"] == "native"
+    assert "Run: prompts `native` (adapter `qwen2_5_vl`)." in md.read_text()
     assert "What is the text in the region [101, 50, 202, 101]? Answer with the text only." in (
         prompts
     )

@@ -26,6 +26,22 @@ _HEAD = (
 )
 
 
+def _provenance(result: dict[str, Any]) -> list[str]:
+    """Which prompt set and which T2R target shape produced these numbers (never compare runs
+    that differ in them unknowingly)."""
+    run, bench = result.get("run") or {}, result.get("bench") or {}
+    parts = []
+    if run.get("prompts"):
+        parts.append(f"prompts `{run['prompts']}` (adapter `{run.get('adapter')}`)")
+    elif run.get("answerer"):
+        parts.append(f"engine `{run['answerer']}` (answers in pixels, no prompts)")
+    if bench.get("t2r_shape"):
+        parts.append(f"T2R targets `{bench['t2r_shape']}`")
+    if bench.get("split"):
+        parts.append(f"held-apart split `{bench['split']}`")
+    return ["", "Run: " + "; ".join(parts) + "."] if parts else []
+
+
 def markdown_report(result: dict[str, Any], title: str = "TABench results") -> str:
     """The scores as Markdown: totals, then one table per breakdown."""
     st = result.get("settings", {})
@@ -39,6 +55,7 @@ def markdown_report(result: dict[str, Any], title: str = "TABench results") -> s
         f"T2R matching: one-to-one, IoU {st.get('comparison', '>=')} "
         f"{st.get('iou_threshold', 0.5)}, order `{st.get('match_order', 'iou')}`. "
         "Percentages; unparsable, empty and missing answers all score as empty answers.",
+        *_provenance(result),
         "",
         _HEAD.format("slice"),
         _row("all", result),
