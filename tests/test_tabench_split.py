@@ -121,3 +121,22 @@ def test_anchoring_builder_leaves_out_held_apart_images(tmp_path, caplog):
     spec = {"type": "icdar", "path": str(root), "per_image": None, "holdout": str(split)}
     images = {Path(i.image).name for i in build_instances(spec)}
     assert images == {"0.png", "2.png"}
+
+
+@pytest.mark.shared_data
+def test_tabench_local_builds_in_one_command(shared_data, tmp_path, capsys):
+    from ocrkit.cli import main
+
+    out = tmp_path / "tabench-local.jsonl"
+    argv = ["tabench", "build", "--preset", "tabench-local", "--data", str(shared_data)]
+    assert main([*argv, "--out", str(out)]) == 0
+    meta = json.loads((tmp_path / "tabench-local.meta.json").read_text())
+    assert meta["t2r_shape"] == "box" and meta["split"] == "tabench-local"
+    assert meta["counts"]["SceneText/r2t"] == meta["counts"]["SceneText/t2r"] == 50
+    assert sum(meta["counts"].values()) == 490
+    split = load_split("tabench-local")
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert all(split.path_key(tmp_path / q["image"]) for q in lines)
+    assert all(
+        len(b) == 4 and not isinstance(b[0], list) for q in lines for b in q.get("boxes", [])
+    )

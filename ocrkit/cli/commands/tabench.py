@@ -13,7 +13,8 @@ DESCRIPTION = """\
 TABench (Q-Mask paper, Section 4 and Supplementary S1): Region-to-Text (R2T) and
 Text-to-Region (T2R) queries over images.
 
-  build   sample a bench JSONL from region annotations (ICDAR JSONL, FUNSD, generic JSONL)
+  build   sample a bench JSONL from region annotations (scene JSONL, FUNSD, generic JSONL);
+          --preset tabench-local builds the documented local bench from held-apart images
   score   score a predictions JSONL: Acc_R2T, T2R P/R/F1 (IoU >= 0.5, one-to-one), Overall
   run     ask a model (OpenAI-compatible server or local engine) every query, then score
   report  Markdown report and per-category bar chart from a scores JSON
