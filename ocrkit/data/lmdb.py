@@ -36,10 +36,41 @@ def label_key(index: int) -> bytes:
     return b"label-%09d" % index
 
 
+class CorruptLmdbError(ValueError):
+    """An LMDB folder that cannot be read safely (truncated, not LMDB, bad ``num-samples``)."""
+
+
 def _open_env(path: Path) -> lmdb.Environment:
-    return lmdb.open(
-        str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=126
-    )
+    """Open read-only, then check the file holds every page the database says it uses.
+
+    LMDB maps ``data.mdb`` into memory, so touching a page past the end of a truncated file
+    kills the process with SIGBUS. Opening reads only the two meta pages (with ``pread``);
+    the size check runs before any other page is touched.
+    """
+    data = path / "data.mdb"
+    size = data.stat().st_size
+    if size == 0:
+        raise CorruptLmdbError(f"{data}: empty file, not an LMDB database")
+    try:
+        env = lmdb.open(
+            str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=126
+        )
+    except lmdb.Error as exc:
+        raise CorruptLmdbError(f"{data}: cannot open as LMDB ({_lmdb_reason(exc)})") from None
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    if size < needed:
+        env.close()
+        raise CorruptLmdbError(
+            f"{data}: truncated, {size} bytes on disk but the database uses {needed} "
+            f"(copy it again)"
+        )
+    return env
+
+
+def _lmdb_reason(exc: lmdb.Error) -> str:
+    """py-lmdb prefixes messages with the path; keep LMDB's own words."""
+    text = str(exc)
+    return text.split(": ", 1)[1] if ": " in text else text or type(exc).__name__
 
 
 # LMDB allows one open environment per file and process, so readers share one handle per
@@ -82,32 +113,84 @@ class LmdbDataset(StrDataset):
         kwargs.setdefault("name", path.name)
         super().__init__(**kwargs)
         self.path = path
-        with shared_env(path).begin() as txn:
-            count = txn.get(NUM_SAMPLES_KEY)
-            if count is None:
-                raise ValueError(f"{path}: LMDB has no 'num-samples' key; not the STR layout")
-            n = int(count.decode())
-            if self.unlabeled:
-                self._init_labels(n)
-            else:
-                labels = [_decode_label(txn.get(label_key(j + 1))) for j in range(n)]
-                self._init_labels(labels)
+        env = shared_env(path)
+        self.bad_labels = 0  # labels that were not valid UTF-8 (decoded with replacement)
+        try:
+            with env.begin() as txn:
+                n = _num_samples(path, txn, env.stat()["entries"])
+                if self.unlabeled:
+                    self._init_labels(n)
+                else:
+                    raw = [txn.get(label_key(j + 1)) for j in range(n)]
+                    self._init_labels(self._decode_labels(raw))
+        except lmdb.Error as exc:
+            raise CorruptLmdbError(f"{path / 'data.mdb'}: corrupt ({_lmdb_reason(exc)})") from None
+
+    def _decode_labels(self, raw: list[bytes | None]) -> list[str | None]:
+        labels: list[str | None] = []
+        first = None
+        for j, value in enumerate(raw):
+            label, ok = _decode_label_checked(value)
+            if not ok:
+                self.bad_labels += 1
+                first = first or label_key(j + 1).decode()
+            labels.append(label)
+        if self.bad_labels:
+            logger.warning(
+                "%s: %d label(s) not valid UTF-8, bad bytes replaced with U+FFFD (first: %s)",
+                self.path,
+                self.bad_labels,
+                first,
+            )
+        return labels
 
     def _key(self, j: int) -> str:
         return str(j + 1)
 
     def _load(self, j: int) -> tuple[RawImage, str | None, str]:
         index = j + 1
-        with shared_env(self.path).begin() as txn:
-            data = txn.get(image_key(index))
-            label = _decode_label(txn.get(label_key(index)))
+        try:
+            with shared_env(self.path).begin() as txn:
+                data = txn.get(image_key(index))
+                label = _decode_label(txn.get(label_key(index)))
+        except lmdb.Error as exc:  # a damaged page: this sample is unreadable, the rest are not
+            raise OSError(f"LMDB {self.path}: {image_key(index).decode()}: {exc}") from None
         if data is None:
             raise OSError(f"LMDB {self.path} has no key {image_key(index).decode()}")
         return data, label, str(index)
 
 
 def _decode_label(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("utf-8", errors="replace")
+    return _decode_label_checked(value)[0]
+
+
+def _decode_label_checked(value: bytes | None) -> tuple[str | None, bool]:
+    """The label (bad UTF-8 bytes replaced with U+FFFD) and whether it decoded cleanly."""
+    if value is None:
+        return None, True
+    try:
+        return value.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return value.decode("utf-8", errors="replace"), False
+
+
+def _num_samples(path: Path, txn: lmdb.Transaction, entries: int) -> int:
+    """``num-samples`` as a count the database can hold (checked, never trusted)."""
+    value = txn.get(NUM_SAMPLES_KEY)
+    where = f"{path / 'data.mdb'}: num-samples"
+    if value is None:
+        raise CorruptLmdbError(f"{path}: LMDB has no 'num-samples' key; not the STR layout")
+    text = value.decode("utf-8", errors="replace").strip()
+    if not text.isascii() or not text.isdigit():
+        raise CorruptLmdbError(f"{where} is {text[:40]!r}, not a non-negative integer")
+    n = int(text)
+    if n > entries - 1:
+        raise CorruptLmdbError(
+            f"{where} says {n} but the database holds only {entries} keys (num-samples included)"
+        )
+    if n and txn.get(image_key(n)) is None:
+        raise CorruptLmdbError(f"{where} says {n} but there is no {image_key(n).decode()} key")
+    return n
 
 
 def write_lmdb(

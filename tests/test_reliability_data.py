@@ -1,0 +1,68 @@
+"""Corrupt LMDBs end with one clear error naming the file, never a signal (issue 14, item 2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import lmdb
+import numpy as np
+import pytest
+
+from ocrkit.data.lmdb import CorruptLmdbError, LmdbDataset, write_lmdb
+
+
+@pytest.fixture()
+def good(tmp_path):
+    rng = np.random.default_rng(0)
+    samples = [(rng.integers(0, 255, (16, 40, 3), dtype=np.uint8), f"w{i}") for i in range(40)]
+    write_lmdb(tmp_path / "good", samples, image_format=".png")
+    return tmp_path / "good"
+
+
+def _copy(src, dst):
+    dst.mkdir()
+    (dst / "data.mdb").write_bytes((src / "data.mdb").read_bytes())
+    return dst
+
+
+def test_truncated_lmdb_is_an_error_not_sigbus(good, tmp_path):
+    bad = _copy(good, tmp_path / "trunc")
+    os.truncate(bad / "data.mdb", (bad / "data.mdb").stat().st_size // 2)
+    # in a child process: before the fix the read died with SIGBUS (return code -7)
+    code = f"from ocrkit.data.lmdb import LmdbDataset\nLmdbDataset({str(bad)!r})"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "CorruptLmdbError" in proc.stderr and "truncated" in proc.stderr
+
+
+def test_empty_lmdb_names_the_file(good, tmp_path):
+    bad = tmp_path / "empty"
+    bad.mkdir()
+    (bad / "data.mdb").write_bytes(b"")
+    with pytest.raises(CorruptLmdbError, match="empty file"):
+        LmdbDataset(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"-5", "not a non-negative integer"),
+        (b"abc", "not a non-negative"),
+        (b"30000000", "holds only"),
+    ],
+)
+def test_num_samples_is_checked_against_the_entries(good, tmp_path, value, message):
+    bad = _copy(good, tmp_path / "n")
+    env = lmdb.open(str(bad))
+    with env.begin(write=True) as txn:
+        txn.put(b"num-samples", value)
+    env.close()
+    with pytest.raises(CorruptLmdbError, match=message):
+        LmdbDataset(bad)
+
+
+def test_good_lmdb_still_reads(good):
+    ds = LmdbDataset(good)
+    assert len(ds) == 40 and ds.labels[:2] == ["w0", "w1"] and ds.get(3).image.shape == (16, 40, 3)
