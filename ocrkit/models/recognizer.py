@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 ENCODER_PREFIXES = ("backbone.", "encoder.", "model.encoder.", "")
 
 
+FROZEN_PARTS = ("all", "body")
+
+
 class Recognizer(nn.Module):
     """Reads word images into text. Build with :meth:`from_config` or :meth:`from_pretrained`."""
 
@@ -178,12 +181,50 @@ class Recognizer(nn.Module):
         self.load_state_dict(source.state_dict(), strict=True)
         return report
 
-    def freeze_encoder(self) -> None:
-        """Train the decoder only: the backbone's parameters stop needing gradients and the
-        backbone stays in eval mode (its batch-norm statistics stay as loaded)."""
-        self.backbone.requires_grad_(False)
-        self.frozen_encoder = True
-        self.backbone.eval()
+    def freeze_encoder(self, part: str = "all") -> None:
+        """Train the decoder only (``part="all"``), or the neck and the decoder of an encoder
+        that has a body and a neck (``part="body"``, the PP-OCR encoders). The frozen part stops
+        needing gradients and stays in eval mode (batch-norm statistics as loaded), so its
+        outputs are a fixed function of the image: :meth:`frozen_features` may be cached."""
+        if part not in FROZEN_PARTS:
+            raise ValueError(f"freeze_encoder part {part!r}: choose from {FROZEN_PARTS}")
+        if part == "body" and not callable(getattr(self.backbone, "features", None)):
+            raise ValueError(
+                f"freeze_encoder part 'body' needs an encoder with a body and a neck "
+                f"(ppocrv6_rec_small, ppocrv4_rec), not {type(self.backbone).__name__}"
+            )
+        self.frozen_part = part
+        self.frozen_encoder = part == "all"
+        self._frozen_module().requires_grad_(False)
+        self._frozen_module().eval()
+
+    def _frozen_module(self) -> nn.Module:
+        return self.backbone if self.frozen_part == "all" else self.backbone.backbone
+
+    def _splits_body(self) -> bool:
+        return callable(getattr(self.backbone, "features", None))
+
+    def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
+        """What a cache of the frozen part stores for normalized ``images``: the pooled body map
+        before the neck for an encoder with a body and a neck (either part frozen: one cache
+        serves both), else the encoder's tokens."""
+        if getattr(self, "frozen_part", None) is None:
+            raise ValueError("frozen_features: freeze part of the encoder first (freeze_encoder)")
+        return self.backbone.features(images) if self._splits_body() else self.backbone(images)
+
+    def frozen_cache_module(self) -> nn.Module:
+        """The module whose weights :meth:`frozen_features` depends on (a cache key)."""
+        return self.backbone.backbone if self._splits_body() else self.backbone
+
+    def memory_from_frozen(self, features: torch.Tensor) -> torch.Tensor:
+        """The encoder's tokens from :meth:`frozen_features`: the neck runs here (without
+        gradients when the whole encoder is frozen)."""
+        if not self._splits_body():
+            return features
+        if self.frozen_part == "all":
+            with torch.no_grad():
+                return self.backbone.neck(features)
+        return self.backbone.neck(features)
 
     def freeze_batchnorm(self) -> None:
         """Keep every batch norm in eval mode while training: its statistics stay as loaded
@@ -193,8 +234,8 @@ class Recognizer(nn.Module):
 
     def train(self, mode: bool = True) -> Recognizer:
         super().train(mode)
-        if getattr(self, "frozen_encoder", False):
-            self.backbone.eval()
+        if getattr(self, "frozen_part", None):
+            self._frozen_module().eval()
         if getattr(self, "frozen_batchnorm", False):
             for module in self.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -204,7 +245,7 @@ class Recognizer(nn.Module):
     def lr_scale_for(self, name: str) -> float:
         """The optimizer's lr multiplier of parameter ``name`` (``encoder_lr_scale`` on the
         backbone, 1 elsewhere); read by :func:`ocrkit.train.optim.param_groups`."""
-        if name.startswith("backbone."):
+        if name.startswith("backbone."):  # frozen parameters get no gradient and no group
             return float(getattr(self, "encoder_lr_scale", 1.0))
         return 1.0
 
@@ -221,8 +262,16 @@ class Recognizer(nn.Module):
     def training_step(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """``batch`` = ``{"images": [B, 3, H, W], "labels": list[str], ...}`` -> ``{"loss", "acc"}``.
 
-        ``acc`` is the teacher-forced word accuracy of the batch.
+        ``acc`` is the teacher-forced word accuracy of the batch. A batch of cached
+        :meth:`frozen_features` (``{"features": ..., "labels": ...}``) skips the frozen part.
         """
+        if "features" in batch:
+            if self.ctc_head is not None:
+                raise ValueError("cached frozen features cannot train an aux_ctc head")
+            features = batch["features"].to(self.device, non_blocking=True)
+            targets = self.tokenizer.encode(batch["labels"], device=features.device)
+            loss, logs = self.decoder.loss(self.memory_from_frozen(features), targets)
+            return {"loss": loss, **logs}
         images = batch["images"].to(self.device, non_blocking=True)
         targets = self.tokenizer.encode(batch["labels"], device=images.device)
         memory = self.backbone(images)

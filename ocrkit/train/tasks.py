@@ -4,7 +4,8 @@ The ``str`` task (supervised recognizer) reads these recipe sections::
 
     model: {...}                 # Recognizer.from_config
     init: {encoder: PATH}        # optional: Recognizer.load_encoder_weights; or model: DIR,
-                                 # freeze_encoder: true, encoder_lr_scale: 0.1 (init_model)
+                                 # freeze_encoder: true | body, encoder_lr_scale: 0.1,
+                                 # cache_frozen: true (init_model; ocrkit.train.frozen_features)
     data:
       protocol: parseq36         # label filter/normalization for training and validation
       augment: abinet            # StrAugment preset, or null
@@ -219,14 +220,16 @@ def resolve_model_folder(spec: str) -> Path:
 def init_model(model: Any, init: Mapping[str, Any]) -> None:
     """The recipe's ``init`` section: ``encoder: PATH`` (backbone weights), ``model: DIR``
     (backbone and decoder of a recognizer folder; a CTC head is remapped to the recipe's
-    charset), ``freeze_encoder: true`` (train the decoder only), ``freeze_batchnorm: true``
-    (batch-norm statistics stay as loaded), ``encoder_lr_scale: s``."""
+    charset), ``freeze_encoder: true`` (train the decoder only) or ``body`` (PP-OCR encoders:
+    the neck and decoder train), ``freeze_batchnorm: true`` (batch-norm statistics stay as
+    loaded), ``encoder_lr_scale: s``; ``cache_frozen`` is read by :func:`str_task`."""
     unknown = set(init) - {
         "encoder",
         "model",
         "freeze_encoder",
         "freeze_batchnorm",
         "encoder_lr_scale",
+        "cache_frozen",
     }
     if unknown:
         raise ConfigError(f"recipe key init: unknown keys {sorted(unknown)}")
@@ -246,8 +249,14 @@ def init_model(model: Any, init: Mapping[str, Any]) -> None:
             report["kept"],
             report["new"],
         )
-    if init.get("freeze_encoder"):
-        model.freeze_encoder()
+    freeze = init.get("freeze_encoder")
+    if freeze:
+        try:
+            model.freeze_encoder("body" if freeze == "body" else "all")
+        except ValueError as exc:
+            raise ConfigError(f"recipe key init.freeze_encoder: {exc}") from None
+    if init.get("cache_frozen") and not freeze:
+        raise ConfigError("recipe key init.cache_frozen: needs init.freeze_encoder (true or body)")
     if init.get("freeze_batchnorm"):
         model.freeze_batchnorm()
     if init.get("encoder_lr_scale") is not None:
@@ -275,12 +284,23 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
     )
     protocol = (config.get("data") or {}).get("protocol", "parseq36")
     eval_fn = make_eval_fn(val, protocol) if val else None
+    collate = collate_samples
+    if (config.get("init") or {}).get("cache_frozen"):
+        if (config.get("data") or {}).get("augment"):
+            raise ConfigError(
+                "recipe key init.cache_frozen: set data.augment=null (augmented crops change "
+                "every step, so the frozen part's outputs cannot be cached)"
+            )
+        from ocrkit.train.frozen_features import cache_frozen_features, collate_features
+
+        train = cache_frozen_features(model, train, _cache_dir())
+        collate = collate_features
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_samples": len(train),  # type: ignore[arg-type]
         "val_sets": {k: len(v) for k, v in val.items()},  # type: ignore[arg-type]
     }
-    return TaskParts(model, train, collate_samples, eval_fn, info)
+    return TaskParts(model, train, collate, eval_fn, info)
 
 
 def build_task(config: Mapping[str, Any]) -> TaskParts:

@@ -29,9 +29,12 @@ class PPOCREncoder(nn.Module):
         self.neck = neck
         self.num_features = int(neck.num_features)
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The pooled backbone row ``[B, C, 1, W/8]``: the neck's input."""
+        return F.avg_pool2d(self.backbone(images), (3, 2), (3, 2))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = F.avg_pool2d(self.backbone(images), (3, 2), (3, 2))
-        return self.neck(features)
+        return self.neck(self.features(images))
 
 
 def ppocrv6_rec_small(img_size: tuple[int, int] | None = None, **kwargs: Any) -> PPOCREncoder:

@@ -1,0 +1,137 @@
+"""Cached frozen-encoder outputs: the same loss as from images, the right gradients, one
+computation per distinct data part, and a disk cache that is reused."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import ConcatDataset
+from word_fixtures import WORDS, Words, word_image
+
+from ocrkit.config import ConfigError
+from ocrkit.models import Recognizer
+from ocrkit.train import frozen_features
+from ocrkit.train.frozen_features import cache_frozen_features, collate_features
+from ocrkit.train.tasks import init_model
+
+
+def ppocr_config(arch: str = "ppocrv4_rec", decoder: str = "ctc") -> dict:
+    return {
+        "backbone": {"name": arch},
+        "decoder": {"name": decoder, **({"dropout": 0.0} if decoder == "ar" else {})},
+        "charset": "36",
+        "max_length": 25,
+        "img_size": [48, 320],
+        "preprocess": {"name": "ppocr", "bgr": True},
+    }
+
+
+def _model(part: str, decoder: str = "ctc") -> Recognizer:
+    torch.manual_seed(0)
+    model = Recognizer.from_config(ppocr_config(decoder=decoder))
+    model.freeze_encoder(part)
+    model.freeze_batchnorm()
+    return model
+
+
+@pytest.mark.parametrize("part", ["all", "body"])
+@pytest.mark.parametrize("decoder", ["ctc", "ar"])
+def test_cached_features_give_the_loss_and_gradients_of_images(part, decoder):
+    model = _model(part, decoder).train()
+    data = Words(model.transform)
+    cached = cache_frozen_features(model, data, cache_dir="unused-without-keys")
+    assert len(cached) == len(WORDS) and model.training  # the mode is restored
+    images = torch.stack([data[i].image for i in range(len(data))])
+    from_images = model.training_step({"images": images, "labels": list(WORDS)})
+    from_images["loss"].backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    batch = collate_features([cached[i] for i in range(len(cached))])
+    assert batch["labels"] == list(WORDS)
+    from_cache = model.training_step(batch)
+    from_cache["loss"].backward()
+    torch.testing.assert_close(from_cache["loss"], from_images["loss"], rtol=1e-5, atol=1e-6)
+    trained = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert trained == set(grads)
+    for name in trained:
+        torch.testing.assert_close(
+            model.get_parameter(name).grad, grads[name], rtol=1e-4, atol=1e-6
+        )
+    neck = {n for n in trained if n.startswith("backbone.neck.")}
+    body = {n for n in trained if n.startswith("backbone.backbone.")}
+    assert not body  # the frozen body never trains
+    assert bool(neck) == (part == "body")  # the neck trains only when the body alone is frozen
+    assert any(n.startswith("decoder.") for n in trained)
+
+
+def test_a_repeated_part_is_computed_once_and_indexed_twice(monkeypatch):
+    model = _model("body")
+    a, b = Words(model.transform), Words(model.transform, words=["xy", "z"])
+    calls = []
+    original = frozen_features._compute
+    monkeypatch.setattr(
+        frozen_features, "_compute", lambda m, part, n: calls.append(part) or original(m, part, n)
+    )
+    cached = cache_frozen_features(model, ConcatDataset([a, a, b]), cache_dir="unused")
+    assert calls == [a, b]
+    assert len(cached) == 2 * len(WORDS) + 2 and cached.features.shape[0] == len(WORDS) + 2
+    labels = [cached[i]["label"] for i in range(len(cached))]
+    assert labels == WORDS + WORDS + ["xy", "z"]
+    assert torch.equal(cached[0]["features"], cached[len(WORDS)]["features"])
+
+
+def _folder(tmp_path, words, broken: int | None = None):
+    (tmp_path / "images").mkdir(parents=True)
+    lines = []
+    for i, word in enumerate(words):
+        path = tmp_path / "images" / f"{i}.png"
+        if i == broken:
+            path.write_bytes(b"not an image")
+        else:
+            cv2.imwrite(str(path), word_image(word))
+        lines.append(f"images/{i}.png\t{word}")
+    (tmp_path / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_disk_cache_is_reused_and_keyed_by_the_frozen_weights(tmp_path, monkeypatch):
+    from ocrkit.data import open_dataset
+
+    model = _model("all")
+    folder = _folder(tmp_path / "set", WORDS, broken=1)
+    dataset = open_dataset(str(folder), protocol="parseq36", transform=model.transform)
+    first = cache_frozen_features(model, dataset, tmp_path / "cache")
+    assert [first[i]["label"] for i in range(len(first))] == ["cat", "sun", "a1b2"]  # 1 unreadable
+    assert len(list((tmp_path / "cache" / "frozen").glob("*.safetensors"))) == 1
+
+    def fail(*_):
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr(frozen_features, "_compute", fail)
+    again = cache_frozen_features(model, dataset, tmp_path / "cache")
+    assert torch.equal(again.features, first.features) and again.labels == first.labels
+    with torch.no_grad():
+        next(model.backbone.backbone.parameters()).add_(1.0)  # other frozen weights: another key
+    with pytest.raises(AssertionError, match="recomputed"):
+        cache_frozen_features(model, dataset, tmp_path / "cache")
+
+
+def test_recipe_errors_name_the_key():
+    vit = Recognizer.from_config({"backbone": {"name": "vit_tiny"}, "decoder": {"name": "ar"}})
+    with pytest.raises(ConfigError, match="init.freeze_encoder.*body and a neck"):
+        init_model(vit, {"freeze_encoder": "body"})
+    with pytest.raises(ConfigError, match="init.cache_frozen: needs init.freeze_encoder"):
+        init_model(vit, {"cache_frozen": True})
+    with pytest.raises(ValueError, match="freeze part of the encoder first"):
+        vit.frozen_features(torch.zeros(1, 3, 32, 128))
+
+
+def test_frozen_vit_caches_its_tokens():
+    torch.manual_seed(0)
+    vit = Recognizer.from_config({"backbone": {"name": "vit_tiny"}, "decoder": {"name": "ar"}})
+    vit.freeze_encoder()
+    image = vit.transform(np.ascontiguousarray(word_image("cat")))[None]
+    with torch.no_grad():
+        assert torch.equal(vit.frozen_features(image), vit.backbone.eval()(image))
