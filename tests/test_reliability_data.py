@@ -97,3 +97,33 @@ def test_cli_reports_a_truncated_lmdb_in_one_line(good, tmp_path, capsys):
         f"ocrkit data: error: {bad / 'data.mdb'}: truncated, 60000 bytes on disk but the "
         f"database uses {(good / 'data.mdb').stat().st_size} (copy it again)"
     ]
+
+
+def _label_folder(root, lines: bytes):
+    import cv2
+
+    (root / "images").mkdir(parents=True)
+    for i in range(1, 4):
+        cv2.imwrite(str(root / "images" / f"{i}.png"), np.full((16, 40, 3), 9 * i, np.uint8))
+    (root / "labels.tsv").write_bytes(lines)
+    return root
+
+
+def test_one_bad_label_line_does_not_reject_the_folder(tmp_path, caplog):
+    from ocrkit.data.folder import folder_dataset
+
+    lines = b"images/1.png\tone\nimages/2.png\tcaf\xe9\nimages/3.png\tthree\n"
+    ds = folder_dataset(_label_folder(tmp_path / "set", lines))
+    assert ds.labels == ["one", "caf\ufffd", "three"] and ds.bad_labels == 1
+    assert ds.get(2).image.shape == (16, 40, 3)
+    assert "1 label line(s) not valid UTF-8" in caplog.text and "labels.tsv:2" in caplog.text
+
+
+@pytest.mark.parametrize("path", ["../../etc/hostname", "/etc/hostname", "images/../../x.png"])
+def test_label_paths_leaving_the_set_folder_are_refused(tmp_path, path):
+    from ocrkit.data.folder import folder_dataset
+
+    lines = f"images/1.png\tone\n{path}\tboom\n".encode()
+    root = _label_folder(tmp_path / "set", lines)
+    with pytest.raises(ValueError, match=r"labels.tsv:2: image path .* leaves "):
+        folder_dataset(root)
