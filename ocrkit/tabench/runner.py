@@ -48,13 +48,19 @@ def run_bench(
     cache: str | Path | None = None,
     show_progress: bool | None = None,
 ) -> tuple[dict[str, dict[str, Any]], RunStats]:
-    """Answer every query (cache first), write predictions JSONL to ``out``; return both."""
+    """Answer every query (cache first), write predictions JSONL to ``out``; return both.
+
+    Before the first query is asked, ``answerer.check()`` runs once: a dead endpoint is one clear
+    error, not every query retried against it.
+    """
     store = ResponseCache(cache or cache_path_for(out))
     if store.bad_lines:
         log.warning("%s: skipped %d torn cache line(s)", store.path, store.bad_lines)
     stats = RunStats(total=len(queries))
     keys = {q.id: answerer.key(q) for q in queries}
     todo = [q for q in queries if keys[q.id] not in store]
+    if todo:
+        answerer.check()
     stats.cached = len(queries) - len(todo)
     kwargs: dict[str, Any] = {"total": len(queries), "initial": stats.cached, "unit": "q"}
     if show_progress is not None:

@@ -196,7 +196,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--engine-opt", action="append", metavar="KEY=VALUE", help="engine option")
     _adapter_args(r)
     r.add_argument("--workers", type=int, default=8, help="requests in flight (default: 8)")
-    r.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    r.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds per request, the whole request (connect, headers, body) (default: 120)",
+    )
+    r.add_argument(
+        "--max-reply-mib",
+        type=float,
+        default=8.0,
+        help="largest reply accepted, in MiB; a larger one fails the query (default: 8)",
+    )
     r.add_argument("--retries", type=int, default=4, help="retries on 429/5xx/timeouts")
     r.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds")
     r.add_argument("--max-tokens", type=int, default=512)
@@ -358,6 +369,7 @@ def _run(args: argparse.Namespace) -> int:
             backoff=args.backoff,
             max_tokens=args.max_tokens,
             api_key=os.environ.get(args.api_key_env) or None,
+            max_reply_bytes=int(args.max_reply_mib * (1 << 20)),
         )
         answerer = HttpAnswerer(client, adapter)
     # queries a family has no prompt for (DeepSeek-OCR's R2T, paper Table 1 "-") are not sent
