@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ocrkit.tabench.cache import ResponseCache
+from ocrkit.tabench.jsonl import line_list
 from ocrkit.tabench.local import Answerer
 from ocrkit.tabench.schema import Query
 from ocrkit.utils.io import atomic_write_text
@@ -55,7 +56,12 @@ def run_bench(
     """
     store = ResponseCache(cache or cache_path_for(out))
     if store.bad_lines:
-        log.warning("%s: skipped %d torn cache line(s)", store.path, store.bad_lines)
+        log.warning(
+            "%s: skipped %d bad cache line(s) (%s); their queries are asked again",
+            store.path,
+            store.bad_lines,
+            line_list(store.bad_line_numbers),
+        )
     stats = RunStats(total=len(queries))
     keys = {q.id: answerer.key(q) for q in queries}
     todo = [q for q in queries if keys[q.id] not in store]

@@ -331,14 +331,25 @@ def _bench_meta(bench: str) -> dict[str, Any]:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from ocrkit.tabench.jsonl import line_list
     from ocrkit.tabench.scoring import load_predictions
 
     queries = _load(args)
+
     predictions, bad = load_predictions(args.predictions)
     if bad:
-        print(f"warning: skipped {bad} unreadable prediction line(s)", file=sys.stderr)
+        print(
+            f"warning: {args.predictions}: {len(bad)} unreadable prediction line(s) "
+            f"({line_list(bad)}); their queries score as unparsable when the id is readable, "
+            "else as missing",
+            file=sys.stderr,
+        )
     adapter = _adapter(args)
-    extra: dict[str, Any] = {"bad_prediction_lines": bad, **_bench_meta(args.bench)}
+    extra: dict[str, Any] = {
+        "bad_prediction_lines": len(bad),
+        "bad_prediction_line_numbers": bad[:100],
+        **_bench_meta(args.bench),
+    }
     if adapter is not None:
         extra["run"] = adapter.settings()
     _finish(args, queries, predictions, adapter, extra)
