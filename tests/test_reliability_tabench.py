@@ -162,3 +162,112 @@ def test_a_dead_endpoint_is_one_clear_error_before_any_query(tmp_path, capsys, c
     assert len(err) == 1 and "cannot reach" in err[0] and "No query was sent" in err[0]
     assert "failed" not in caplog.text  # no query was tried, let alone retried
     assert not out.exists() and not cache_path_for(out).exists()
+
+
+def _write_bench(path, images):
+    records = [
+        {"id": f"q{i}", "image": img, "width": 20, "height": 10, "task": "r2t", "box": [0, 0, 5, 5]}
+        for i, img in enumerate(images)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("image", ["/etc/passwd", "../../root/.bashrc", "imgs/../../x.png"])
+def test_the_runner_refuses_images_outside_the_bench_folder(tmp_path, serve, capsys, image):
+    from ocrkit.cli import main
+
+    (tmp_path / "b").mkdir()
+    bench = _write_bench(tmp_path / "b" / "bench.jsonl", ["img.png", image])
+    server = serve([_answer("x")])
+    assert main(_run_args(bench, server.url, tmp_path / "p.jsonl")) == 1
+    err = capsys.readouterr().err
+    assert f"bench.jsonl:2: image {image!r}" in err and "--image-root" in err
+    assert server.requests == 0
+
+
+def test_image_root_allows_images_under_it_only(tmp_path, serve, image):
+    from ocrkit.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    image.rename(data / "img.png")
+    (tmp_path / "b").mkdir()
+    bench = _write_bench(tmp_path / "b" / "bench.jsonl", ["../data/img.png", str(data / "img.png")])
+    server = serve([_answer("x")])
+    out = tmp_path / "p.jsonl"
+    assert main(_run_args(bench, server.url, out, "--image-root", str(data))) == 0
+    assert server.requests == 2
+    bench = _write_bench(tmp_path / "b" / "bench.jsonl", ["../data/img.png", "/etc/hostname"])
+    assert main(_run_args(bench, server.url, out, "--image-root", str(data))) == 1
+    assert server.requests == 2
+
+
+def test_a_symlink_cannot_smuggle_a_file_out(tmp_path, serve, capsys):
+    from ocrkit.cli import main
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "imgs").symlink_to("/etc")
+    bench = _write_bench(tmp_path / "b" / "bench.jsonl", ["imgs/hostname"])
+    server = serve([_answer("x")])
+    assert main(_run_args(bench, server.url, tmp_path / "p.jsonl")) == 1
+    assert "leaves" in capsys.readouterr().err and server.requests == 0
+
+
+def test_limit_samples_every_category_and_direction(tmp_path, serve):
+    from PIL import Image
+
+    from ocrkit.cli import main
+    from ocrkit.tabench.runner import sample_queries
+    from ocrkit.tabench.schema import Query, load_bench, save_bench
+
+    Image.new("RGB", (20, 10), "white").save(tmp_path / "img.png")
+    queries = [
+        Query(
+            f"{c}-{t}-{i}",
+            "img.png",
+            20,
+            10,
+            t,
+            "p",
+            "w",
+            box=[0, 0, 5, 5],
+            boxes=[[0, 0, 5, 5]],
+            category=c,
+        )  # fmt: skip
+        for c in ("A", "B", "C")
+        for t in ("r2t", "t2r")
+        for i in range(10)
+    ]
+    save_bench(tmp_path / "bench.jsonl", queries)
+    queries = load_bench(tmp_path / "bench.jsonl")
+    picked = sample_queries(queries, 12, seed=42)
+    strata = sorted((q.category, q.task) for q in picked)
+    assert strata == sorted([(c, t) for c in "ABC" for t in ("r2t", "t2r")] * 2)  # 2 of each
+    assert [q.id for q in sample_queries(queries, 12, seed=42)] == [q.id for q in picked]
+    assert {q.id for q in sample_queries(queries, 12, seed=7)} != {q.id for q in picked}
+    assert [q.id for q in picked] == [q.id for q in queries if q in picked]  # bench order kept
+    server = serve([_answer("x")])
+    out = tmp_path / "p.jsonl"
+    assert main(_run_args(tmp_path / "bench.jsonl", server.url, out, "--limit", "12")) in (0, 1)
+    ids = {json.loads(line)["id"] for line in out.read_text().splitlines()}
+    assert ids == {q.id for q in picked}
+
+
+def test_build_keeps_image_paths_as_given_not_through_symlinks(tmp_path):
+    from PIL import Image
+
+    from ocrkit.cli import main
+
+    real = tmp_path / "real" / "scene"
+    (real / "images").mkdir(parents=True)
+    Image.new("RGB", (60, 30), "white").save(real / "images" / "a.png")
+    words = ["one", "two", "three", "four", "five"]
+    regions = [{"text": w, "points": [[1, 5 * i], [20, 5 * i], [20, 5 * i + 4], [1, 5 * i + 4]]} for i, w in enumerate(words)]  # fmt: skip
+    ann = {"image": "images/a.png", "instances": regions}
+    (real / "annotations.jsonl").write_text(json.dumps(ann) + "\n", encoding="utf-8")
+    (tmp_path / "data").symlink_to(tmp_path / "real")
+    out = tmp_path / "bench" / "b.jsonl"
+    assert main(["tabench", "build", "--out", str(out), "--scene", str(tmp_path / "data" / "scene")]) == 0  # fmt: skip
+    images = {json.loads(line)["image"] for line in out.read_text().splitlines()}
+    assert images == {"../data/scene/images/a.png"}  # was ../real/scene/images/a.png

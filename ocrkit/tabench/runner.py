@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -33,6 +34,30 @@ class RunStats:
     answered: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+def sample_queries(queries: Sequence[Query], limit: int, seed: int = 42) -> list[Query]:
+    """``limit`` queries spread over every (category, direction), drawn with ``seed``.
+
+    Each stratum is shuffled with ``random.Random(seed)`` and the strata are taken in turn
+    (sorted), so a smoke test of N queries sees every category and both directions as far as N
+    allows. The bench's order is kept.
+    """
+    if limit >= len(queries):
+        return list(queries)
+    rng = random.Random(seed)
+    strata: dict[tuple[str, str], list[int]] = {}
+    for i, q in enumerate(queries):
+        strata.setdefault((q.category, q.task), []).append(i)
+    pools = [strata[k] for k in sorted(strata)]
+    for pool in pools:
+        rng.shuffle(pool)
+    picked: list[int] = []
+    while len(picked) < limit:
+        for pool in pools:
+            if pool and len(picked) < limit:
+                picked.append(pool.pop())
+    return [queries[i] for i in sorted(picked)]
 
 
 def cache_path_for(out: str | Path) -> Path:

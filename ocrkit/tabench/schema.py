@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -277,6 +278,27 @@ def load_bench(
             )
         seen[q.id] = q.line
     return queries
+
+
+def check_image_paths(
+    queries: Iterable[Query], bench: str | Path, image_root: str | Path | None = None
+) -> None:
+    """Refuse a query whose image lies outside the allowed folder, naming its line.
+
+    The allowed folder is the bench file's own, or ``image_root`` when the caller gives one.
+    Paths are compared after resolving ``..`` and symbolic links, so neither an absolute path
+    (``/etc/passwd``), a climb (``../../root/.bashrc``) nor a link inside the folder that points
+    out of it can make the runner read, or send, a file the bench did not mean.
+    """
+    allowed = Path(os.path.realpath(image_root if image_root is not None else Path(bench).parent))
+    for q in queries:
+        target = Path(os.path.realpath(q.image_path))
+        if not target.is_relative_to(allowed):
+            how = "is absolute" if Path(q.image).is_absolute() else "leaves"
+            raise ValueError(
+                f"{bench}:{q.line}: image {q.image!r} {how} the allowed folder {allowed} "
+                f"(resolved: {target}); pass --image-root DIR to allow images under DIR"
+            )
 
 
 def save_bench(path: str | Path, queries: Iterable[Query]) -> None:

@@ -216,7 +216,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="OPENAI_API_KEY",
         help="environment variable holding the API key, if any (default: OPENAI_API_KEY)",
     )
-    r.add_argument("--limit", type=int, help="only the first N queries (smoke test)")
+    r.add_argument(
+        "--limit",
+        type=int,
+        help="only N queries (smoke test), drawn across every category and both directions",
+    )
+    r.add_argument("--seed", type=int, default=42, help="--limit sampling seed (default: 42)")
+    r.add_argument(
+        "--image-root",
+        metavar="DIR",
+        help="allow bench images anywhere under DIR (default: only under the bench file's "
+        "folder; absolute paths and paths leaving it are refused)",
+    )
     _score_args(r)
     r.set_defaults(func=_run)
 
@@ -278,7 +289,19 @@ def _build(args: argparse.Namespace) -> int:
         print(f"  no overlap with {len(train_images)} training images (path and SHA-256)")
     for (cat, task), n in sorted(counts.items()):
         print(f"  {cat:<12} {task}: {n}")
+    root = _image_root_hint(args.out, queries)
+    if root:
+        print(f"  images lie outside the bench folder: run it with --image-root {root}")
     return 0
+
+
+def _image_root_hint(bench: str, queries) -> str | None:
+    """The folder holding every image, when some lie outside the bench's own folder."""
+    folder = os.path.realpath(Path(bench).parent)
+    paths = {os.path.realpath(Path(bench).parent / q.image) for q in queries}
+    if not paths or all(Path(p).is_relative_to(folder) for p in paths):
+        return None
+    return os.path.commonpath([os.path.dirname(p) for p in paths])
 
 
 def _load(args: argparse.Namespace):
@@ -359,11 +382,13 @@ def _score(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ocrkit.tabench.client import ChatClient
     from ocrkit.tabench.local import HttpAnswerer, local_answerer
-    from ocrkit.tabench.runner import run_bench
+    from ocrkit.tabench.runner import run_bench, sample_queries
+    from ocrkit.tabench.schema import check_image_paths
 
     queries = _load(args)
     if args.limit:
-        queries = queries[: args.limit]
+        queries = sample_queries(queries, args.limit, args.seed)
+    check_image_paths(queries, args.bench, args.image_root)
     adapter = _adapter(args)
     if args.engine:
         import ocrkit.tabench.engines  # noqa: F401  (registers the engines)
