@@ -68,9 +68,9 @@ def _unreadable(
     report: EvalReport, metrics: SetMetrics, protocol: LabelProtocol, dataset, i: int
 ) -> None:
     """Sample ``i`` could not be read: count it, and unless excluded score it as wrong."""
-    labels, keys = getattr(dataset, "labels", None), getattr(dataset, "keys", None)
+    labels = getattr(dataset, "labels", None)
     label = labels[i] if labels is not None else None
-    key = keys[i] if keys is not None else f"#{i}"
+    key = _key_of(dataset, i)
     if labels is not None:
         target, reason = protocol.normalize_label(label)
         if target is None:  # its label would have been dropped anyway
@@ -139,6 +139,14 @@ def area_split(dataset) -> dict[str, list[int]]:
         indices.append(i)
     small, large = split_by_area(areas)
     return {"small": [indices[i] for i in small], "large": [indices[i] for i in large]}
+
+
+def _key_of(dataset, i: int) -> str:
+    """The key of sample ``i`` without building every key (``StrDataset.keys`` is a new list)."""
+    if hasattr(dataset, "raw_index") and hasattr(dataset, "_key"):
+        return dataset._key(dataset.raw_index(i))
+    keys = getattr(dataset, "keys", None)
+    return keys[i] if keys is not None else f"#{i}"
 
 
 def _score(
