@@ -128,7 +128,8 @@ def score(
     unreadable: Mapping[str, Sequence[str]] | None = None,
     protocols: Sequence[str] = PROTOCOLS,
 ) -> dict[str, dict]:
-    """``{protocol: EvalReport.to_dict()}``; unreadable images are skipped as ``evaluate`` does."""
+    """``{protocol: EvalReport.to_dict()}``; unreadable images are excluded and counted (as
+    ``ocrkit eval --exclude-unreadable``; the JSON says ``"unreadable_images": "excluded"``)."""
     from ocrkit.eval import evaluate_predictions
 
     views = {}
@@ -141,6 +142,7 @@ def score(
     out = {}
     for protocol in protocols:
         report = evaluate_predictions(predictions, views, protocol)
+        report.exclude_unreadable = True
         for name in views:
             report.skipped[name] = len((unreadable or {}).get(name, ()))
         out[protocol] = report.to_dict()

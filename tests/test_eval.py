@@ -60,7 +60,11 @@ def test_evaluate_hand_computed_with_skips_and_drops():
         ]
     )
     predictor = KeyedPredictor({0: ("HELLO!", 0.8), 1: ("word", 0.4)})
-    report = evaluate(predictor, {"toy": data}, "parseq36", batch_size=2)
+    # by default the corrupt image scores as wrong (this set cannot name its label: NED 1)
+    full = evaluate(predictor, {"toy": data}, "parseq36", batch_size=2).sets["toy"]
+    assert (full.samples, full.correct) == (3, 1)
+    assert full.one_minus_ned == pytest.approx(100 * (1 - (0.2 + 1.0) / 3))
+    report = evaluate(predictor, {"toy": data}, "parseq36", batch_size=2, exclude_unreadable=True)
     m = report.sets["toy"]
     assert (m.samples, m.correct) == (2, 1)
     assert m.accuracy == pytest.approx(50.0)
@@ -73,7 +77,7 @@ def test_evaluate_hand_computed_with_skips_and_drops():
     assert d["sets"]["toy"]["accuracy"] == pytest.approx(50.0)
     assert d["combined"]["samples"] == 2
     table = report.format_table()
-    assert "parseq36" in table and "1 unreadable images skipped" in table
+    assert "parseq36" in table and "1 unreadable images excluded" in table
     # the same predictions under the case-sensitive protocol: "HELLO" != "Hello"
     cased = evaluate(predictor, {"toy": data}, "cased62")
     assert cased.sets["toy"].correct == 0

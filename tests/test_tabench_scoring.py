@@ -128,4 +128,8 @@ def test_load_predictions_skips_torn_lines(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "text": "x"}\n[1, 2]\n{"id": "b", "te', encoding="utf-8")
     records, bad = load_predictions(path)
-    assert list(records) == ["a"] and bad == 2
+    assert bad == [2, 3]  # the torn line's id is still readable: it scores as unparsable
+    assert records == {
+        "a": {"id": "a", "text": "x"},
+        "b": {"id": "b", "valid": False, "bad_line": 3},
+    }

@@ -2,28 +2,60 @@
 
 Both are one line per image, ``relative/path<TAB>label``, paths relative to a root folder (the
 set folder for ``labels.tsv``; PaddleOCR's ``data_dir`` for list files). A line without a tab is
-an image without a label; blank lines are ignored.
+an image without a label; blank lines are ignored. A line that is not valid UTF-8 is decoded with
+U+FFFD replacements and counted (as the LMDB reader does), never fatal; an image path that is
+absolute or climbs out of the root is refused with the file and line.
 """
 
 from __future__ import annotations
 
+import logging
+import posixpath
 from pathlib import Path
 from typing import Any
 
 from ocrkit.data.base import RawImage, StrDataset
 
+logger = logging.getLogger(__name__)
 
-def read_label_list(list_file: str | Path) -> list[tuple[str, str | None]]:
-    """Parse ``path<TAB>label`` lines into ``(path, label)`` pairs (label None without a tab)."""
+
+def read_label_list(
+    list_file: str | Path, bad_lines: list[int] | None = None
+) -> list[tuple[str, str | None]]:
+    """Parse ``path<TAB>label`` lines into ``(path, label)`` pairs (label None without a tab).
+
+    Lines that are not valid UTF-8 are decoded with replacement; their numbers are appended to
+    ``bad_lines`` when it is given. Image paths are checked with :func:`check_relative_path`.
+    """
     entries: list[tuple[str, str | None]] = []
-    with open(list_file, encoding="utf-8-sig") as f:
-        for line in f:
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            path, tab, label = line.partition("\t")
-            entries.append((path.strip(), label if tab else None))
+    with open(list_file, "rb") as f:
+        data = f.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            line = raw.decode("utf-8", errors="replace")
+            if bad_lines is not None:
+                bad_lines.append(number)
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        path, tab, label = line.partition("\t")
+        path = path.strip()
+        check_relative_path(path, f"{list_file}:{number}")
+        entries.append((path, label if tab else None))
     return entries
+
+
+def check_relative_path(path: str, where: str) -> None:
+    """Refuse an image path that is absolute or leaves its root folder (``../..``)."""
+    norm = posixpath.normpath(path.replace("\\", "/"))
+    if Path(path).is_absolute() or norm.startswith("/") or norm == ".." or norm.startswith("../"):
+        raise ValueError(
+            f"{where}: image path {path!r} leaves the set folder; paths must be relative to it"
+        )
 
 
 class ListDataset(StrDataset):
@@ -38,7 +70,18 @@ class ListDataset(StrDataset):
             raise FileNotFoundError(f"image root {self.root} is not a folder")
         kwargs.setdefault("name", list_file.parent.name if root is None else list_file.stem)
         super().__init__(**kwargs)
-        entries = read_label_list(list_file)
+        bad: list[int] = []
+        entries = read_label_list(list_file, bad)
+        self.bad_labels = len(bad)  # lines that were not valid UTF-8 (decoded with replacement)
+        if bad:
+            logger.warning(
+                "%s: %d label line(s) not valid UTF-8, bad bytes replaced with U+FFFD "
+                "(first: %s:%d)",
+                list_file,
+                len(bad),
+                list_file,
+                bad[0],
+            )
         self.paths = [p for p, _ in entries]
         self.raw_labels = [label for _, label in entries]
         self._init_labels(self.raw_labels)

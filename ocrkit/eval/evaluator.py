@@ -21,22 +21,26 @@ def evaluate(
     protocol: str | LabelProtocol = "parseq36",
     batch_size: int = 64,
     source: str = "",
+    exclude_unreadable: bool = False,
 ) -> EvalReport:
     """Run ``predictor`` over every set and score it.
 
-    Each dataset yields :class:`~ocrkit.types.Sample` (or ``None`` for an unreadable image,
-    which is counted and skipped). Labels go through ``protocol.normalize_label``; dropped labels
-    are counted by reason, never scored.
+    Each dataset yields :class:`~ocrkit.types.Sample` (or ``None`` for an unreadable or missing
+    image). An unreadable image scores as a wrong (empty) prediction and is counted, so the
+    figure is on the whole set; ``exclude_unreadable=True`` leaves them out instead (the report
+    says so). Labels go through ``protocol.normalize_label``; dropped labels are counted by
+    reason, never scored.
     """
     protocol = get_protocol(protocol)
     report = _new_report(protocol, datasets, source)
+    report.exclude_unreadable = exclude_unreadable
     for name, dataset in datasets.items():
         metrics = report.sets[name]
-        for batch in _batches(dataset, batch_size, desc=f"eval {name}"):
+        for start, batch in _batches(dataset, batch_size, desc=f"eval {name}"):
             kept: list[tuple[Sample, str]] = []
-            for sample in batch:
+            for offset, sample in enumerate(batch):
                 if sample is None:
-                    report.skipped[name] += 1
+                    _unreadable(report, metrics, protocol, dataset, start + offset)
                     continue
                 target, reason = protocol.normalize_label(sample.label)
                 if target is None:
@@ -58,6 +62,30 @@ def evaluate(
                     pred.confidence,
                 )
     return report
+
+
+def _unreadable(
+    report: EvalReport, metrics: SetMetrics, protocol: LabelProtocol, dataset, i: int
+) -> None:
+    """Sample ``i`` could not be read: count it, and unless excluded score it as wrong."""
+    labels = getattr(dataset, "labels", None)
+    label = labels[i] if labels is not None else None
+    key = _key_of(dataset, i)
+    if labels is not None:
+        target, reason = protocol.normalize_label(label)
+        if target is None:  # its label would have been dropped anyway
+            report.dropped[metrics.name][reason] += 1
+            return
+    else:
+        target = None  # a set that cannot name its labels without the image
+    report.skipped[metrics.name] += 1
+    if report.exclude_unreadable:
+        return
+    if target is None:  # wrong, at the largest distance, whatever the label was
+        metrics.samples += 1
+        metrics.ned_sum += 1.0
+        return
+    _score(report, metrics, protocol, key, label, target, "", 0.0)
 
 
 def evaluate_predictions(
@@ -113,6 +141,14 @@ def area_split(dataset) -> dict[str, list[int]]:
     return {"small": [indices[i] for i in small], "large": [indices[i] for i in large]}
 
 
+def _key_of(dataset, i: int) -> str:
+    """The key of sample ``i`` without building every key (``StrDataset.keys`` is a new list)."""
+    if hasattr(dataset, "raw_index") and hasattr(dataset, "_key"):
+        return dataset._key(dataset.raw_index(i))
+    keys = getattr(dataset, "keys", None)
+    return keys[i] if keys is not None else f"#{i}"
+
+
 def _score(
     report: EvalReport,
     metrics: SetMetrics,
@@ -150,10 +186,10 @@ def _new_report(protocol: LabelProtocol, datasets: Mapping[str, object], source:
     return report
 
 
-def _batches(dataset, batch_size: int, desc: str) -> Iterator[Sequence[Sample | None]]:
+def _batches(dataset, batch_size: int, desc: str) -> Iterator[tuple[int, Sequence[Sample | None]]]:
     n = len(dataset)
     with progress(total=n, desc=desc, unit="img") as bar:
         for start in range(0, n, batch_size):
             batch = [dataset[i] for i in range(start, min(n, start + batch_size))]
             bar.update(len(batch))
-            yield batch
+            yield start, batch

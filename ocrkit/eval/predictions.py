@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -9,7 +10,7 @@ def read_predictions(path: str | Path) -> dict[str, tuple[str, float]]:
     """Map each key (path relative to the set directory) to ``(prediction, confidence)``.
 
     A line without a tab is a key with an empty prediction; a missing or unparsable confidence
-    counts as 1.0. Keys are normalized to forward slashes without a leading ``./``.
+    counts as 1.0; a non-finite one (``nan``, ``inf``) is an error naming the line. Keys are normalized to forward slashes without a leading ``./``.
     """
     predictions: dict[str, tuple[str, float]] = {}
     with open(path, encoding="utf-8") as f:
@@ -28,6 +29,10 @@ def read_predictions(path: str | Path) -> dict[str, tuple[str, float]]:
                     raise ValueError(
                         f"{path}:{number}: confidence {parts[2]!r} is not a number"
                     ) from None
+                if not math.isfinite(confidence):
+                    raise ValueError(
+                        f"{path}:{number}: confidence {parts[2]!r} is not a finite number"
+                    )
             predictions[key] = (text, confidence)
     return predictions
 

@@ -36,6 +36,7 @@ class EvalReport:
     sets: dict[str, SetMetrics] = field(default_factory=dict)
     samples: list[SampleResult] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)  # unreadable images per set
+    exclude_unreadable: bool = False  # True: unreadable images left out, not scored as wrong
     dropped: dict[str, Counter] = field(default_factory=dict)  # labels filtered per set, by reason
     missing: Counter = field(default_factory=Counter)  # samples without a prediction, per set
     source: str = ""
@@ -50,7 +51,7 @@ class EvalReport:
         sets = {}
         for name, metrics in self.sets.items():
             entry = metrics.as_dict()
-            entry["skipped_images"] = self.skipped.get(name, 0)
+            entry["skipped_images"] = self.skipped.get(name, 0)  # unreadable (see top level)
             entry["dropped_labels"] = dict(self.dropped.get(name, {}))
             entry["missing_predictions"] = self.missing.get(name, 0)
             sets[name] = entry
@@ -58,6 +59,7 @@ class EvalReport:
             "protocol": self.protocol,
             "protocol_description": self.protocol_description,
             "source": self.source,
+            "unreadable_images": "excluded" if self.exclude_unreadable else "scored_wrong",
             "sets": sets,
             "combined": self.combined.as_dict(),
         }
@@ -77,6 +79,12 @@ class EvalReport:
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = [f"protocol: {self.protocol_description}"]
+        unreadable = sum(self.skipped.values())
+        if self.exclude_unreadable:
+            total = sum(m.samples for m in self.sets.values()) + unreadable
+            lines.append(
+                f"unreadable images EXCLUDED (--exclude-unreadable): {unreadable} of {total}"
+            )
         if self.source:
             lines.append(f"source: {self.source}")
         for i, row in enumerate(rows):
@@ -87,7 +95,8 @@ class EvalReport:
         notes = []
         for name in self.sets:
             if self.skipped.get(name):
-                notes.append(f"{name}: {self.skipped[name]} unreadable images skipped")
+                what = "excluded" if self.exclude_unreadable else "scored as wrong"
+                notes.append(f"{name}: {self.skipped[name]} unreadable images {what}")
             if self.missing.get(name):
                 notes.append(
                     f"{name}: {self.missing[name]} samples had no prediction (scored empty)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CHARSET_NAME = "charset.json"
 FORMAT = "ocrkit-recognizer"
+logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "backbone": {"name": "vit_small"},
@@ -114,7 +116,12 @@ def save_folder(
 
 
 def read_folder(directory: str | Path) -> dict[str, Any]:
-    """The config of a model folder, with ``charset.json`` (when present) as its charset."""
+    """The config of a model folder, with ``charset.json`` (when present) as its charset.
+
+    Its weights are ``model.safetensors``: initial-weight keys (``checkpoint_path``,
+    ``trust_pickle``) in the folder's backbone config are dropped with a warning, so a folder can
+    never make the loader open a pickle; only the caller may pass ``trust_pickle``.
+    """
     directory = Path(directory)
     config_path = directory / CONFIG_NAME
     if not config_path.is_file():
@@ -122,6 +129,16 @@ def read_folder(directory: str | Path) -> dict[str, Any]:
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("format", FORMAT) != FORMAT:
         raise ValueError(f"{config_path} holds a {config['format']!r} model, not a recognizer")
+    backbone = config.get("backbone")
+    if isinstance(backbone, dict):
+        dropped = [k for k in _INIT_ONLY_KEYS if backbone.pop(k, None) is not None]
+        if dropped:
+            logger.warning(
+                "%s: backbone %s ignored (weights come from %s)",
+                config_path,
+                " and ".join(dropped),
+                WEIGHTS_NAME,
+            )
     charset_path = directory / CHARSET_NAME
     if charset_path.is_file():
         config["charset"] = json.loads(charset_path.read_text(encoding="utf-8"))

@@ -142,7 +142,7 @@ def build_bench(
     without a quota keep every query they can while staying balanced. ``t2r_shape``: ``box``
     (default, the paper's) or ``polygon`` T2R targets.
     """
-    bench_dir = Path(bench_path).resolve().parent
+    bench_dir = Path(os.path.abspath(bench_path)).parent  # as given: links are not resolved
     pools: dict[str, Candidates] = {}
     for img in progress(images, desc="reading annotations", unit="img"):
         c = image_candidates(img, bench_dir, t2r_shape)

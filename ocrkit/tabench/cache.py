@@ -1,8 +1,9 @@
 """The runner's append-only response cache: a killed run resumes without asking again.
 
 One JSON line per answered query, appended, flushed and fsynced as soon as the answer arrives.
-Reading tolerates a torn last line (the process died mid write): it is skipped and counted, and
-the query is simply asked again. Entries are keyed by :func:`cache_key`, so a changed prompt,
+Reading tolerates any bad line (a torn last line when the process died mid write, a line that is
+not UTF-8, not JSON, nested too deeply, or not a record): it is skipped and its number recorded,
+and the query is simply asked again; a bad line never blocks a resume. Entries are keyed by :func:`cache_key`, so a changed prompt,
 model or adapter never reuses a stale answer.
 """
 
@@ -14,6 +15,8 @@ import os
 import threading
 from pathlib import Path
 from typing import Any
+
+from ocrkit.tabench.jsonl import parse_line
 
 
 def cache_key(*parts: Any) -> str:
@@ -28,7 +31,7 @@ class ResponseCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.entries: dict[str, dict[str, Any]] = {}
-        self.bad_lines = 0
+        self.bad_line_numbers: list[int] = []
         self._lock = threading.Lock()
         if self.path.exists():
             self._load()
@@ -37,18 +40,23 @@ class ResponseCache:
     def _load(self) -> None:
         with open(self.path, "rb") as f:
             data = f.read()
-        for line in data.split(b"\n"):
+        for number, line in enumerate(data.split(b"\n"), 1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-                self.entries[record["key"]] = record
-            except (ValueError, KeyError, TypeError):
-                self.bad_lines += 1
+            record, _ = parse_line(line)
+            key = record.get("key") if isinstance(record, dict) else None
+            if isinstance(key, str):
+                self.entries[key] = record
+            else:  # torn, not UTF-8, too deep, not a record: ask that query again
+                self.bad_line_numbers.append(number)
         if data and not data.endswith(b"\n"):
             # a torn tail: start the next record on a fresh line
             with open(self.path, "ab") as f:
                 f.write(b"\n")
+
+    @property
+    def bad_lines(self) -> int:
+        return len(self.bad_line_numbers)
 
     def __contains__(self, key: str) -> bool:
         return key in self.entries

@@ -1,27 +1,34 @@
 """A small OpenAI-compatible chat-completions client (vLLM, SGLang, LMDeploy, hosted APIs).
 
-Standard library only (``urllib``). The image travels as a base64 data URL. Transient failures
-(HTTP 429 and 5xx, timeouts, refused or reset connections, a reply that is not the expected
-JSON) are retried with exponential backoff and jitter, honouring ``Retry-After``; other 4xx
-replies fail the query at once. Failed queries are reported, never cached.
+Standard library only (``http.client``). The image travels as a base64 data URL. Transient
+failures (HTTP 429 and 5xx, timeouts, refused or reset connections, a reply that is not the
+expected JSON or has no content: ``"content": null``) are retried with exponential backoff and
+jitter, honouring ``Retry-After``; other 4xx replies and replies over the size cap fail the query
+at once. Failed queries are reported, never cached.
+
+``timeout`` bounds the **whole** request (connect, headers and body): a watchdog shuts the socket
+down at the deadline, so a server that drips its reply a byte at a time cannot hold a worker.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import mimetypes
 import random
+import socket
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_REPLY_BYTES = 8 << 20  # a chat reply of 512 tokens is a few KiB
 
 
 class RequestFailed(Exception):
@@ -66,6 +73,7 @@ class ChatClient:
     temperature: float = 0.0
     api_key: str | None = None
     system_prompt: str | None = None
+    max_reply_bytes: int = MAX_REPLY_BYTES
 
     def payload(self, image_path: str | Path, prompt: str) -> dict[str, Any]:
         content = [
@@ -100,36 +108,86 @@ class ChatClient:
                 time.sleep(delay)
         raise RequestFailed(f"gave up after {self.max_retries + 1} attempts: {last}")
 
-    def _post(self, body: bytes) -> str:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(chat_url(self.endpoint), data=body, headers=headers)
+    def check(self) -> None:
+        """Fail at once, in one line, when nothing listens at the endpoint (before any query)."""
+        url = urllib.parse.urlsplit(chat_url(self.endpoint))
+        port = url.port or (443 if url.scheme == "https" else 80)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:200].decode("utf-8", "replace")
-            if exc.code in RETRY_STATUS:
-                retry_after = exc.headers.get("Retry-After") if exc.headers else None
+            socket.create_connection((url.hostname, port), timeout=min(10.0, self.timeout)).close()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise EndpointUnreachable(
+                f"cannot reach {self.endpoint} ({url.hostname}:{port}: {reason}); is the server "
+                "running? No query was sent"
+            ) from None
+
+    def _post(self, body: bytes) -> str:
+        status, headers, raw = self._exchange(body)
+        if status >= 400:
+            detail = raw[:200].decode("utf-8", "replace")
+            if status in RETRY_STATUS:
                 try:
-                    after = float(retry_after) if retry_after else None
+                    after = float(headers.get("Retry-After") or "")
                 except ValueError:
                     after = None
-                raise _Retryable(f"HTTP {exc.code}: {detail}", after) from None
-            raise RequestFailed(f"HTTP {exc.code}: {detail}") from None
-        except (
-            urllib.error.URLError,
-            http.client.HTTPException,
-            TimeoutError,
-            ConnectionError,
-        ) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+                raise _Retryable(f"HTTP {status}: {detail}", after)
+            raise RequestFailed(f"HTTP {status}: {detail}")
         try:
             reply = json.loads(raw)
             content = reply["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
             raise _Retryable(f"malformed reply: {raw[:200]!r}") from None
         if isinstance(content, list):  # content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return content if isinstance(content, str) else ""
+        if not isinstance(content, str):
+            raise _Retryable(f"reply without content (content: {json.dumps(content)[:40]})")
+        return content
+
+    def _exchange(self, body: bytes) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """POST ``body``; ``(status, headers, reply bytes)`` within ``timeout`` seconds in all."""
+        url = urllib.parse.urlsplit(chat_url(self.endpoint))
+        cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = cls(url.hostname, url.port, timeout=self.timeout)
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        deadline = time.monotonic() + self.timeout
+        watchdog = threading.Timer(self.timeout, _hang_up, (conn,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            conn.request("POST", url.path + (f"?{url.query}" if url.query else ""), body, headers)
+            resp = conn.getresponse()
+            size = int(resp.headers.get("Content-Length") or 0)
+            if size > self.max_reply_bytes:
+                raise RequestFailed(f"reply larger than {self.max_reply_bytes} bytes ({size})")
+            chunks, size = [], 0
+            while chunk := resp.read1(1 << 16):
+                size += len(chunk)
+                if size > self.max_reply_bytes:
+                    raise RequestFailed(f"reply larger than {self.max_reply_bytes} bytes")
+                chunks.append(chunk)
+            if time.monotonic() >= deadline or (resp.length or 0) > 0:
+                raise OSError("reply cut short")
+            return resp.status, resp.headers, b"".join(chunks)
+        except (OSError, http.client.HTTPException) as exc:
+            if time.monotonic() >= deadline:
+                raise _Retryable(
+                    f"timed out after {self.timeout:g} s (whole request, --timeout)"
+                ) from None
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            watchdog.cancel()
+            conn.close()
+
+
+class EndpointUnreachable(ValueError):
+    """Nothing answers at the endpoint: the run stops before asking anything."""
+
+
+def _hang_up(conn: http.client.HTTPConnection) -> None:
+    """The deadline passed: shut the socket so a blocked read returns at once."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -64,6 +64,9 @@ class Answerer:
         """``{"raw": ...}`` or ``{"text": ...}`` / ``{"boxes": ...}``; raises on failure."""
         raise NotImplementedError
 
+    def check(self) -> None:
+        """Raise one clear error when the model cannot answer at all (called once per run)."""
+
     def to_prediction(self, query: Query, answer: dict[str, Any]) -> dict[str, Any]:
         """The prediction record the scorer reads (parsed, with ``valid`` and the raw text)."""
         return {"id": query.id, **answer}
@@ -88,6 +91,9 @@ class HttpAnswerer(_AdapterAnswerer):
 
     def answer(self, query: Query) -> dict[str, Any]:
         return {"raw": self.client.complete(query.image_path, self.adapter.prompt(query))}
+
+    def check(self) -> None:
+        self.client.check()
 
 
 class VLMAnswerer(_AdapterAnswerer):

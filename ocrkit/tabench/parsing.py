@@ -3,6 +3,11 @@
 Models wrap JSON in code fences, add a sentence before it, list several boxes or answer in their
 own markup. These helpers find what is there and never raise: anything unreadable gives None,
 which the scorer counts as an unparsable (empty) answer.
+
+The work is bounded and linear in the answer's length: reasoning blocks and markup are found
+with ``str.find`` scans (no backtracking regex over the whole answer), an answer is cut at
+``MAX_ANSWER_CHARS`` after its reasoning is removed (:func:`prepare_answer` says when), and at
+most ``MAX_JSON_FAILURES`` failed JSON starts are tried per text before the regex fallback.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.S)
-_THINK = re.compile(r"<think>.*?</think>", re.S)
+MAX_ANSWER_CHARS = 65536  # a 512-token answer is a few KiB
+MAX_JSON_FAILURES = 256
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]{0,32}[ \t]*\n?(.*?)```", re.S)
+_JSON_START = re.compile(r"[\[{]")
 _SPECIAL = re.compile(r"<\|[^|<>]{1,40}\|>")
 _NUM = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 _BRACKET4 = re.compile(rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]")
@@ -24,9 +31,37 @@ TEXT_KEYS = ("text", "answer", "label", "content", "transcription")
 
 
 def strip_reasoning(raw: str) -> str:
-    """Drop ``<think>...</think>`` blocks (and an unclosed leading one)."""
-    raw = _THINK.sub("", raw)
-    return raw.split("</think>", 1)[1] if "</think>" in raw else raw
+    """Drop ``<think>...</think>`` blocks (and an unclosed leading one), in one linear scan."""
+    parts = between(raw, "<think>", "</think>", keep_outside=True)
+    raw = "".join(parts)
+    cut = raw.rfind("</think>")
+    return raw[cut + len("</think>") :] if cut >= 0 else raw
+
+
+def between(text: str, left: str, right: str, keep_outside: bool = False) -> list[str]:
+    """The pieces of ``text`` inside ``left ... right`` pairs (the nearest ``right`` closes),
+    or with ``keep_outside`` the pieces outside them; linear (``str.find``), never regex."""
+    inside: list[str] = []
+    outside: list[str] = []
+    pos = 0
+    while True:
+        start = text.find(left, pos)
+        end = text.find(right, start + len(left)) if start >= 0 else -1
+        if end < 0:  # no further complete pair
+            outside.append(text[pos:])
+            break
+        outside.append(text[pos:start])
+        inside.append(text[start + len(left) : end])
+        pos = end + len(right)
+    return outside if keep_outside else inside
+
+
+def prepare_answer(raw: str) -> tuple[str, bool]:
+    """The answer without reasoning, cut to ``MAX_ANSWER_CHARS``; and whether it was cut."""
+    text = strip_reasoning(raw)
+    if len(text) > MAX_ANSWER_CHARS:
+        return text[:MAX_ANSWER_CHARS], True
+    return text, False
 
 
 def fenced_blocks(raw: str) -> list[str]:
@@ -38,16 +73,17 @@ def iter_json(raw: str) -> Iterator[Any]:
     """Every JSON value that starts at a ``[`` or ``{`` in the code fences, else in ``raw``."""
     decoder = json.JSONDecoder()
     for text in fenced_blocks(raw) or [raw]:
-        pos = 0
-        while True:
-            starts = [i for i in (text.find("[", pos), text.find("{", pos)) if i >= 0]
-            if not starts:
-                break
-            start = min(starts)
+        pos = failures = 0
+        for m in _JSON_START.finditer(text):
+            start = m.start()
+            if start < pos:
+                continue
             try:
                 value, end = decoder.raw_decode(text, start)
             except (json.JSONDecodeError, RecursionError):
-                pos = start + 1
+                failures += 1
+                if failures >= MAX_JSON_FAILURES:
+                    break
                 continue
             yield value
             pos = end
@@ -84,7 +120,7 @@ def find_boxes(raw: Any, keys: Sequence[str] = DEFAULT_BOX_KEYS) -> list[list[fl
     try:
         if not isinstance(raw, str):
             return None
-        text = strip_reasoning(raw)
+        text, _ = prepare_answer(raw)
         found: list[list[float]] = []
         for value in iter_json(text):
             _collect(value, keys, found)
@@ -108,7 +144,7 @@ def find_text(raw: Any) -> str | None:
     try:
         if not isinstance(raw, str):
             return None
-        text = _SPECIAL.sub("", strip_reasoning(raw)).strip()
+        text = _SPECIAL.sub("", prepare_answer(raw)[0]).strip()
         blocks = fenced_blocks(text)
         if blocks:
             text = blocks[0].strip()

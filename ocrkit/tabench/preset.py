@@ -30,7 +30,7 @@ class SourceSpec:
 
     @property
     def root(self) -> Path:
-        p = Path(self.path).resolve()
+        p = Path(os.path.abspath(self.path))  # as given: links are not resolved
         return p.parent if p.is_file() else p
 
     def read(self) -> list[AnnotatedImage]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ocrkit.tabench.cache import ResponseCache
+from ocrkit.tabench.jsonl import line_list
 from ocrkit.tabench.local import Answerer
 from ocrkit.tabench.schema import Query
 from ocrkit.utils.io import atomic_write_text
@@ -34,6 +36,30 @@ class RunStats:
     errors: list[str] = field(default_factory=list)
 
 
+def sample_queries(queries: Sequence[Query], limit: int, seed: int = 42) -> list[Query]:
+    """``limit`` queries spread over every (category, direction), drawn with ``seed``.
+
+    Each stratum is shuffled with ``random.Random(seed)`` and the strata are taken in turn
+    (sorted), so a smoke test of N queries sees every category and both directions as far as N
+    allows. The bench's order is kept.
+    """
+    if limit >= len(queries):
+        return list(queries)
+    rng = random.Random(seed)
+    strata: dict[tuple[str, str], list[int]] = {}
+    for i, q in enumerate(queries):
+        strata.setdefault((q.category, q.task), []).append(i)
+    pools = [strata[k] for k in sorted(strata)]
+    for pool in pools:
+        rng.shuffle(pool)
+    picked: list[int] = []
+    while len(picked) < limit:
+        for pool in pools:
+            if pool and len(picked) < limit:
+                picked.append(pool.pop())
+    return [queries[i] for i in sorted(picked)]
+
+
 def cache_path_for(out: str | Path) -> Path:
     """Where the response cache of a predictions file lives (beside it)."""
     out = Path(out)
@@ -48,13 +74,24 @@ def run_bench(
     cache: str | Path | None = None,
     show_progress: bool | None = None,
 ) -> tuple[dict[str, dict[str, Any]], RunStats]:
-    """Answer every query (cache first), write predictions JSONL to ``out``; return both."""
+    """Answer every query (cache first), write predictions JSONL to ``out``; return both.
+
+    Before the first query is asked, ``answerer.check()`` runs once: a dead endpoint is one clear
+    error, not every query retried against it.
+    """
     store = ResponseCache(cache or cache_path_for(out))
     if store.bad_lines:
-        log.warning("%s: skipped %d torn cache line(s)", store.path, store.bad_lines)
+        log.warning(
+            "%s: skipped %d bad cache line(s) (%s); their queries are asked again",
+            store.path,
+            store.bad_lines,
+            line_list(store.bad_line_numbers),
+        )
     stats = RunStats(total=len(queries))
     keys = {q.id: answerer.key(q) for q in queries}
     todo = [q for q in queries if keys[q.id] not in store]
+    if todo:
+        answerer.check()
     stats.cached = len(queries) - len(todo)
     kwargs: dict[str, Any] = {"total": len(queries), "initial": stats.cached, "unit": "q"}
     if show_progress is not None:

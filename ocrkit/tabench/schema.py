@@ -16,12 +16,15 @@ are read through a field mapping and, for boxes normalized to [0, 1000], ``coord
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ocrkit.tabench.jsonl import iter_lines, parse_line
 from ocrkit.utils.io import atomic_write_text
 
 Box = list[float]  # [x1, y1, x2, y2]
@@ -76,6 +79,7 @@ class Query:
     language: str = "en"
     source: str = ""
     root: Path = field(default=Path("."), repr=False, compare=False)
+    line: int = field(default=0, repr=False, compare=False)  # line in the bench file (1-based)
 
     @property
     def image_path(self) -> Path:
@@ -85,6 +89,7 @@ class Query:
     def to_record(self) -> dict[str, Any]:
         record = asdict(self)
         record.pop("root")
+        record.pop("line")
         if self.task == "r2t":
             record.pop("boxes")
         else:
@@ -127,8 +132,13 @@ def _check_shape(shape: Shape) -> Shape:
     if is_polygon(shape):
         if len(shape) < 3 or any(len(p) != 2 for p in shape):
             raise ValueError(f"a polygon needs >= 3 [x, y] points, got {shape!r}")
+        values = [v for p in shape for v in p]
     elif len(shape) != 4:
         raise ValueError(f"a box needs 4 numbers, got {shape!r}")
+    else:
+        values = list(shape)
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"coordinates must be finite numbers, got {shape!r}")
     return shape
 
 
@@ -157,9 +167,11 @@ def parse_record(
     line: int = 0,
 ) -> Query:
     """Turn one JSONL record into a :class:`Query` (absolute pixels), raising a clear error."""
+    if not isinstance(record, Mapping):
+        raise ValueError(f"not a JSON object but {type(record).__name__}")
     mapping = mapping or {}
     get = {name: _get(record, mapping.get(name, name)) for name in FIELDS}
-    where = f"record {line} (id={get['id']!r})"
+    where = f"id={get['id']!r}"
     if get["image"] is None:
         raise ValueError(f"{where}: no image field ({mapping.get('image', 'image')!r})")
     task = normalize_task(get["task"]) if get["task"] is not None else None
@@ -168,7 +180,12 @@ def parse_record(
     width, height = get["width"], get["height"]
     if width is None or height is None:
         width, height = _image_size(root / str(get["image"]))
-    width, height = int(width), int(height)
+    try:
+        width, height = int(width), int(height)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{where}: width/height must be integers, got {width!r}, {height!r}"
+        ) from None
     sx, sy = (width / 1000.0, height / 1000.0) if coords == "rel1000" else (1.0, 1.0)
     text = "" if get["text"] is None else str(get["text"])
     box = boxes = None
@@ -176,9 +193,12 @@ def parse_record(
         box = get["box"]
         if box is None and get["boxes"]:
             box = get["boxes"][0]
-        if box is None or len(box) != 4 or is_polygon(box):
+        if not isinstance(box, list) or len(box) != 4 or is_polygon(box):
             raise ValueError(f"{where}: an R2T query needs box [x1, y1, x2, y2], got {box!r}")
-        box = scale_shape([float(v) for v in box], sx, sy)
+        try:
+            box = _check_shape(scale_shape([float(v) for v in box], sx, sy))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"{where}: bad R2T box {box!r} ({exc})") from None
     else:
         boxes = get["boxes"]
         if boxes is None and get["box"] is not None:
@@ -191,7 +211,7 @@ def parse_record(
             boxes = [boxes]  # one polygon
         try:
             boxes = [_check_shape(scale_shape(b, sx, sy)) for b in boxes]
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
             raise ValueError(f"{where}: bad target shape in boxes ({exc})") from None
     prompt = get["prompt"]
     if prompt is None:
@@ -210,6 +230,7 @@ def parse_record(
         language=str(get["language"] or "en"),
         source=str(get["source"] or ""),
         root=root,
+        line=line,
     )
 
 
@@ -231,25 +252,53 @@ def parse_field_map(spec: str | None) -> dict[str, str]:
 def load_bench(
     path: str | Path, mapping: Mapping[str, str] | None = None, coords: Coords = "abs"
 ) -> list[Query]:
-    """Read a bench JSONL file; ids must be unique. Blank lines are skipped."""
+    """Read a bench JSONL file; ids must be unique. Blank lines are skipped.
+
+    Any bad line (not UTF-8, not JSON, nested too deeply, a bad field) is a ``ValueError`` that
+    starts with ``PATH:LINE:``.
+    """
     path = Path(path)
     root = path.parent
     queries: list[Query] = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            queries.append(parse_record(record, root, mapping, coords, line=n))
-    seen: set[str] = set()
+    for n, raw in iter_lines(path):
+        record, problem = parse_line(raw)
+        try:
+            if problem:
+                raise ValueError(problem)
+            query = parse_record(record, root, mapping, coords, line=n)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise ValueError(f"{path}:{n}: {message}") from None
+        queries.append(query)
+    seen: dict[str, int] = {}
     for q in queries:
         if q.id in seen:
-            raise ValueError(f"{path}: duplicate query id {q.id!r}")
-        seen.add(q.id)
+            raise ValueError(
+                f"{path}:{q.line}: duplicate query id {q.id!r} (first on line {seen[q.id]})"
+            )
+        seen[q.id] = q.line
     return queries
+
+
+def check_image_paths(
+    queries: Iterable[Query], bench: str | Path, image_root: str | Path | None = None
+) -> None:
+    """Refuse a query whose image lies outside the allowed folder, naming its line.
+
+    The allowed folder is the bench file's own, or ``image_root`` when the caller gives one.
+    Paths are compared after resolving ``..`` and symbolic links, so neither an absolute path
+    (``/etc/passwd``), a climb (``../../root/.bashrc``) nor a link inside the folder that points
+    out of it can make the runner read, or send, a file the bench did not mean.
+    """
+    allowed = Path(os.path.realpath(image_root if image_root is not None else Path(bench).parent))
+    for q in queries:
+        target = Path(os.path.realpath(q.image_path))
+        if not target.is_relative_to(allowed):
+            how = "is absolute" if Path(q.image).is_absolute() else "leaves"
+            raise ValueError(
+                f"{bench}:{q.line}: image {q.image!r} {how} the allowed folder {allowed} "
+                f"(resolved: {target}); pass --image-root DIR to allow images under DIR"
+            )
 
 
 def save_bench(path: str | Path, queries: Iterable[Query]) -> None:

@@ -11,16 +11,17 @@ separately (``missing``, ``unparsable``) so a broken run is visible in the repor
 
 from __future__ import annotations
 
-import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ocrkit.tabench.jsonl import iter_lines, parse_line, recover_id
 from ocrkit.tabench.matching import IOU_THRESHOLD, MatchOrder, match_regions, prf
 from ocrkit.tabench.normalize import normalize_r2t
-from ocrkit.tabench.schema import Query, is_polygon
+from ocrkit.tabench.schema import Query
 
 
 @dataclass
@@ -61,14 +62,26 @@ class Tally:
 
 
 def _valid_shape(shape: Any) -> bool:
+    """A box of 4 finite numbers, or a polygon of >= 3 finite ``[x, y]`` points."""
+    if not isinstance(shape, (list, tuple)) or not shape:
+        return False
+    if isinstance(shape[0], (list, tuple)):
+        if len(shape) < 3 or any(not isinstance(p, (list, tuple)) or len(p) != 2 for p in shape):
+            return False
+        values = [v for p in shape for v in p]
+    elif len(shape) == 4:
+        values = list(shape)
+    else:
+        return False
+    return all(_finite_number(v) for v in values)
+
+
+def _finite_number(v: Any) -> bool:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
     try:
-        values = [v for p in shape for v in p] if is_polygon(shape) else list(shape)
-        if is_polygon(shape) and (len(shape) < 3 or any(len(p) != 2 for p in shape)):
-            return False
-        if not is_polygon(shape) and len(values) != 4:
-            return False
-        return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    except TypeError:
+        return math.isfinite(float(v))
+    except OverflowError:  # a 400-digit integer
         return False
 
 
@@ -151,25 +164,23 @@ def score(
     return result
 
 
-def load_predictions(path: str | Path) -> tuple[dict[str, dict[str, Any]], int]:
-    """Read a predictions JSONL keyed by ``id``; returns the records and the bad-line count.
+def load_predictions(path: str | Path) -> tuple[dict[str, dict[str, Any]], list[int]]:
+    """Read a predictions JSONL keyed by ``id``; returns the records and the bad line numbers.
 
-    A line that is not a JSON object with an ``id`` is skipped and counted (a run killed mid
-    write leaves at most one); a later record for the same id replaces an earlier one.
+    A line that is not a JSON object with an ``id`` (not UTF-8, not JSON, nested too deeply, a
+    torn write) is a bad line: its number is returned, and when its ``id`` can still be seen the
+    query gets ``{"valid": false}`` and scores as unparsable (else as missing). A later record
+    for the same id replaces an earlier one.
     """
     records: dict[str, dict[str, Any]] = {}
-    bad = 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                bad += 1
-                continue
-            if not isinstance(record, dict) or "id" not in record:
-                bad += 1
-                continue
+    bad: list[int] = []
+    for number, raw in iter_lines(path):
+        record, _ = parse_line(raw)
+        if isinstance(record, dict) and isinstance(record.get("id"), (str, int)):
             records[str(record["id"])] = record
+            continue
+        bad.append(number)
+        qid = recover_id(raw)
+        if qid is not None:
+            records[qid] = {"id": qid, "valid": False, "bad_line": number}
     return records, bad

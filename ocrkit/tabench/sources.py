@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,7 @@ def read_jsonl(
                 raise ValueError(f"{path}:{n}: needs 'image' and an 'instances'/'regions' list")
             size = (int(rec["width"]), int(rec["height"])) if "width" in rec else None
             yield AnnotatedImage(
-                path=(path.parent / rec["image"]).resolve(),
+                path=Path(os.path.abspath(path.parent / rec["image"])),
                 regions=[_region(it, f"{path}:{n}", label_categories) for it in items],
                 category=str(rec.get("category", category)),
                 source=str(rec.get("source", source)),
@@ -117,5 +118,8 @@ def read_funsd(root: str | Path, category: str = "document", source: str = "funs
             for w in entity.get("words", [])
         ]
         yield AnnotatedImage(
-            path=image.resolve(), regions=regions, category=category, source=source
+            path=Path(os.path.abspath(image)),
+            regions=regions,
+            category=category,
+            source=source,
         )

@@ -11,7 +11,9 @@ from types import SimpleNamespace
 from ocrkit.cli import CliError, add_decode_option, decode_options
 
 DESCRIPTION = """\
-Evaluate a recognizer (--model, or --onnx for an exported one) or a predictions file (--predictions) on one or more sets.
+Evaluate a recognizer (--model, or --onnx for an exported one; default: the embedded default
+model) or a predictions file (--predictions) on one or more sets. An unreadable or missing image
+scores as a wrong prediction and is counted (--exclude-unreadable leaves them out, and says so).
 Prints samples, word accuracy, 1-NED and mean confidence per set and combined (sample-weighted),
 and names the label protocol that produced the numbers.
 
@@ -39,9 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="recognizer folder (save_pretrained layout)")
-    source.add_argument("--onnx", help="ONNX folder from 'ocrkit export onnx' (onnxruntime)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model",
+        help="recognizer folder (save_pretrained layout), or an embedded model: default "
+        "(PP-OCRv6-based, Latin; used when no --model/--onnx/--predictions is given) or tiny",
+    )
+    source.add_argument(
+        "--onnx", help="ONNX folder from 'ocrkit export onnx' (onnxruntime), or default/tiny"
+    )
     source.add_argument("--predictions", type=Path, help="TSV of image_path<TAB>prediction")
     parser.add_argument(
         "--data", nargs="+", required=True, help="evaluation sets (folder, LMDB, hf:NAME, ...)"
@@ -52,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--csv", type=Path, help="write the per-set table as CSV")
     parser.add_argument("--samples", type=Path, help="write per-sample predictions as TSV")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--exclude-unreadable",
+        action="store_true",
+        help="leave unreadable or missing images out of the figures (the report header says "
+        "so); by default each scores as a wrong prediction, on the whole set",
+    )
     parser.add_argument("--device", default=None, help="torch device for --model (default: cpu)")
     add_decode_option(parser)
     parser.add_argument(
@@ -106,14 +120,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ocrkit.cli.commands.export import load_model
 
+        if args.model is None and args.onnx is None:
+            args.model = "default"  # as 'ocrkit recognize' without --model
         model = with_decode_options(load_model(args.model, args.onnx, args.device), args.decode)
         source = str(args.model or args.onnx)
-        report = evaluate(model, datasets, protocol, args.batch_size, source=source)
+        exclude = args.exclude_unreadable
+        report = evaluate(model, datasets, protocol, args.batch_size, source, exclude)
         if args.shrink is not None:
             scale = args.shrink
             shrunk = PerturbedPredictor(model, lambda im: shrink_pad(im, scale))
             base = {n: d for n, d in datasets.items() if ":" not in n}
-            perturbed = evaluate(shrunk, base, protocol, args.batch_size)
+            perturbed = evaluate(shrunk, base, protocol, args.batch_size, "", exclude)
             for name, metrics in perturbed.sets.items():
                 metrics.name = f"{name}@shrink{scale:g}"
                 report.sets[metrics.name] = metrics

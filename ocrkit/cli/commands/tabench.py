@@ -196,7 +196,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--engine-opt", action="append", metavar="KEY=VALUE", help="engine option")
     _adapter_args(r)
     r.add_argument("--workers", type=int, default=8, help="requests in flight (default: 8)")
-    r.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    r.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds per request, the whole request (connect, headers, body) (default: 120)",
+    )
+    r.add_argument(
+        "--max-reply-mib",
+        type=float,
+        default=8.0,
+        help="largest reply accepted, in MiB; a larger one fails the query (default: 8)",
+    )
     r.add_argument("--retries", type=int, default=4, help="retries on 429/5xx/timeouts")
     r.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds")
     r.add_argument("--max-tokens", type=int, default=512)
@@ -205,7 +216,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="OPENAI_API_KEY",
         help="environment variable holding the API key, if any (default: OPENAI_API_KEY)",
     )
-    r.add_argument("--limit", type=int, help="only the first N queries (smoke test)")
+    r.add_argument(
+        "--limit",
+        type=int,
+        help="only N queries (smoke test), drawn across every category and both directions",
+    )
+    r.add_argument("--seed", type=int, default=42, help="--limit sampling seed (default: 42)")
+    r.add_argument(
+        "--image-root",
+        metavar="DIR",
+        help="allow bench images anywhere under DIR (default: only under the bench file's "
+        "folder; absolute paths and paths leaving it are refused)",
+    )
     _score_args(r)
     r.set_defaults(func=_run)
 
@@ -267,7 +289,19 @@ def _build(args: argparse.Namespace) -> int:
         print(f"  no overlap with {len(train_images)} training images (path and SHA-256)")
     for (cat, task), n in sorted(counts.items()):
         print(f"  {cat:<12} {task}: {n}")
+    root = _image_root_hint(args.out, queries)
+    if root:
+        print(f"  images lie outside the bench folder: run it with --image-root {root}")
     return 0
+
+
+def _image_root_hint(bench: str, queries) -> str | None:
+    """The folder holding every image, when some lie outside the bench's own folder."""
+    folder = os.path.realpath(Path(bench).parent)
+    paths = {os.path.realpath(Path(bench).parent / q.image) for q in queries}
+    if not paths or all(Path(p).is_relative_to(folder) for p in paths):
+        return None
+    return os.path.commonpath([os.path.dirname(p) for p in paths])
 
 
 def _load(args: argparse.Namespace):
@@ -320,14 +354,25 @@ def _bench_meta(bench: str) -> dict[str, Any]:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from ocrkit.tabench.jsonl import line_list
     from ocrkit.tabench.scoring import load_predictions
 
     queries = _load(args)
+
     predictions, bad = load_predictions(args.predictions)
     if bad:
-        print(f"warning: skipped {bad} unreadable prediction line(s)", file=sys.stderr)
+        print(
+            f"warning: {args.predictions}: {len(bad)} unreadable prediction line(s) "
+            f"({line_list(bad)}); their queries score as unparsable when the id is readable, "
+            "else as missing",
+            file=sys.stderr,
+        )
     adapter = _adapter(args)
-    extra: dict[str, Any] = {"bad_prediction_lines": bad, **_bench_meta(args.bench)}
+    extra: dict[str, Any] = {
+        "bad_prediction_lines": len(bad),
+        "bad_prediction_line_numbers": bad[:100],
+        **_bench_meta(args.bench),
+    }
     if adapter is not None:
         extra["run"] = adapter.settings()
     _finish(args, queries, predictions, adapter, extra)
@@ -337,11 +382,13 @@ def _score(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ocrkit.tabench.client import ChatClient
     from ocrkit.tabench.local import HttpAnswerer, local_answerer
-    from ocrkit.tabench.runner import run_bench
+    from ocrkit.tabench.runner import run_bench, sample_queries
+    from ocrkit.tabench.schema import check_image_paths
 
     queries = _load(args)
     if args.limit:
-        queries = queries[: args.limit]
+        queries = sample_queries(queries, args.limit, args.seed)
+    check_image_paths(queries, args.bench, args.image_root)
     adapter = _adapter(args)
     if args.engine:
         import ocrkit.tabench.engines  # noqa: F401  (registers the engines)
@@ -358,6 +405,7 @@ def _run(args: argparse.Namespace) -> int:
             backoff=args.backoff,
             max_tokens=args.max_tokens,
             api_key=os.environ.get(args.api_key_env) or None,
+            max_reply_bytes=int(args.max_reply_mib * (1 << 20)),
         )
         answerer = HttpAnswerer(client, adapter)
     # queries a family has no prompt for (DeepSeek-OCR's R2T, paper Table 1 "-") are not sent

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocrkit.registry import Registry
-from ocrkit.tabench.parsing import DEFAULT_BOX_KEYS, find_boxes, find_text
+from ocrkit.tabench.parsing import (
+    DEFAULT_BOX_KEYS,
+    MAX_ANSWER_CHARS,
+    find_boxes,
+    find_text,
+    prepare_answer,
+)
 from ocrkit.tabench.schema import Box, Query
 
 ADAPTERS: Registry[Adapter] = Registry("tabench adapter")
@@ -224,6 +230,10 @@ class Adapter:
         """A prediction record for ``query`` from a raw answer (``valid`` False when unreadable)."""
         if query.task == "r2t":
             text = self.parse_r2t(raw)
-            return {"id": query.id, "text": text or "", "valid": text is not None}
-        boxes = self.parse_t2r(raw, query.width, query.height)
-        return {"id": query.id, "boxes": boxes or [], "valid": boxes is not None}
+            record = {"id": query.id, "text": text or "", "valid": text is not None}
+        else:
+            boxes = self.parse_t2r(raw, query.width, query.height)
+            record = {"id": query.id, "boxes": boxes or [], "valid": boxes is not None}
+        if isinstance(raw, str) and len(raw) > MAX_ANSWER_CHARS and prepare_answer(raw)[1]:
+            record["truncated"] = True  # only the first MAX_ANSWER_CHARS were read
+        return record

@@ -9,7 +9,6 @@ model's own coordinates, and answers go back to absolute pixels through the same
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ocrkit.tabench.adapters.base import (
@@ -19,7 +18,7 @@ from ocrkit.tabench.adapters.base import (
     QwenResized,
     Scaled,
 )
-from ocrkit.tabench.parsing import find_boxes, strip_reasoning
+from ocrkit.tabench.parsing import between, find_boxes, prepare_answer
 
 _COORDS = {"abs": CoordSystem, "rel1000": lambda: Scaled(1000), "rel1": lambda: Scaled(1)}
 
@@ -94,9 +93,6 @@ class Qwen3VLAdapter(Qwen25VLAdapter):
         Adapter.__init__(self, Scaled(1000), prompts, format_hint)
 
 
-_GLM_BOX = re.compile(r"<\|begin_of_box\|>(.*?)<\|end_of_box\|>", re.S)
-
-
 @ADAPTERS.register("glm4v")
 class GLM4VAdapter(Adapter):
     """GLM-4.1V / GLM-4.5V: ``<|begin_of_box|>[[x1,y1,x2,y2]]<|end_of_box|>`` in thousandths."""
@@ -115,7 +111,7 @@ class GLM4VAdapter(Adapter):
     def extract_boxes(self, raw: Any) -> list[list[float]] | None:
         if not isinstance(raw, str):
             return None
-        inner = _GLM_BOX.findall(strip_reasoning(raw))
+        inner = between(prepare_answer(raw)[0], "<|begin_of_box|>", "<|end_of_box|>")
         return find_boxes("\n".join(inner)) if inner else find_boxes(raw)
 
 
@@ -160,9 +156,6 @@ class KimiVLAdapter(Adapter):
         super().__init__(Scaled(1), prompts, format_hint)
 
 
-_DEEPSEEK_DET = re.compile(r"<\|det\|>(.*?)<\|/det\|>", re.S)
-
-
 @ADAPTERS.register("deepseek_ocr")
 class DeepSeekOCRAdapter(Adapter):
     """DeepSeek-OCR: ``Locate <|ref|>TEXT<|/ref|> in the image.`` -> ``<|det|>[[...]]<|/det|>``
@@ -180,5 +173,5 @@ class DeepSeekOCRAdapter(Adapter):
     def extract_boxes(self, raw: Any) -> list[list[float]] | None:
         if not isinstance(raw, str):
             return None
-        inner = _DEEPSEEK_DET.findall(raw)
+        inner = between(prepare_answer(raw)[0], "<|det|>", "<|/det|>")
         return find_boxes("\n".join(inner)) if inner else find_boxes(raw)
