@@ -49,3 +49,22 @@ def select_prefix(
         if sub:
             return sub, prefix
     raise KeyError(f"no weights under any of the prefixes {list(prefixes)}")
+
+
+def interpolate_state_dicts(
+    start: Mapping[str, torch.Tensor], end: Mapping[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
+    """``(1 - alpha) * start + alpha * end`` for every floating tensor; other tensors (integer
+    counters) are taken from ``end``. Weight-space ensembling of a fine-tuned model with its
+    starting point (WiSE-FT, Wortsman et al., CVPR 2022): ``alpha=0`` is the start, 1 the end."""
+    if set(start) != set(end):
+        raise ValueError(
+            f"the two state dicts differ in keys: {sorted(set(start) ^ set(end))[:5]} ..."
+        )
+    out = {}
+    for key, b in end.items():
+        a = start[key]
+        if a.shape != b.shape:
+            raise ValueError(f"{key}: shapes {tuple(a.shape)} and {tuple(b.shape)} differ")
+        out[key] = torch.lerp(a.to(b.dtype), b, float(alpha)) if b.is_floating_point() else b
+    return out
