@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -115,11 +116,20 @@ class Trainer:
         if c.threads:
             torch.set_num_threads(c.threads)
         trackers = [t for t in c.trackers if t] or None
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
         self.acc = Accelerator(
+            # Without cpu=True Accelerate ignores a torchrun/mpirun world on a machine without
+            # CUDA and every process would train alone (MULTI_CPU needs the flag).
+            cpu=launched > 1 and not torch.cuda.is_available(),
             mixed_precision=c.mixed_precision,
             log_with=trackers,
             project_dir=str(self.output_dir),
         )
+        if self.acc.num_processes != launched:
+            raise RuntimeError(
+                f"launched as {launched} processes (WORLD_SIZE) but Accelerate runs "
+                f"{self.acc.num_processes}; each would train alone into {self.output_dir}"
+            )
         set_seed(c.seed, device_specific=True)
         world = self.acc.num_processes
         per_process = len(self.dataset) // world  # type: ignore[arg-type]
