@@ -116,7 +116,7 @@ def full_state_dict(accelerator: Any, wrapped: nn.Module) -> dict[str, Any]:
     """The full weights of the model inside ``wrapped`` (a collective under FSDP: every process
     calls it); on the main process a CPU dict keyed like the unwrapped model's ``state_dict``."""
     state = accelerator.get_state_dict(wrapped)
-    prefix = "model."  # Trainer wraps the model in _StepModule
+    prefix = "model."  # Trainer wraps the model in StepModule
     return {
         k[len(prefix) :] if k.startswith(prefix) else k: v.detach().cpu().contiguous().clone()
         for k, v in (state or {}).items()

@@ -21,7 +21,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,51 +36,13 @@ from ocrkit.train import sharded
 from ocrkit.train.ema import ModelEma
 from ocrkit.train.logger import RunLogger, fork_all_rngs
 from ocrkit.train.optim import Schedule, build_optimizer, build_scheduler
+from ocrkit.train.parts import NonFiniteLossError, StepModule, TrainerState, to_device
 from ocrkit.train.sampling import EpochSampler, SeededDataset
 from ocrkit.train.settings import TrainConfig
 
 log = logging.getLogger(__name__)
 
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A NaN/inf loss or gradient norm; the message names the step."""
-
-
-@dataclass
-class TrainerState:
-    """Where a run is: saved as ``trainer_state.json`` in every checkpoint."""
-
-    global_step: int = 0  # optimizer steps done
-    epoch: int = 0  # current epoch
-    batch_in_epoch: int = 0  # optimizer steps done inside the current epoch
-    nan_skips: int = 0
-    skipped_images: int = 0
-    best_metric: float | None = None
-    best_step: int | None = None
-    ema_updates: int = 0
-
-
-class _StepModule(nn.Module):
-    """Routes ``forward`` to ``training_step`` so DDP wrapping syncs gradients."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: Any) -> dict[str, torch.Tensor]:
-        return self.model.training_step(batch)
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in batch):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
 
 
 class Trainer:
@@ -128,7 +90,7 @@ class Trainer:
             project_dir=str(self.output_dir),
         )
         if self.acc.num_processes != launched:
-            raise RuntimeError(
+            raise sharded.UnsupportedSetup(
                 f"launched as {launched} processes (WORLD_SIZE) but Accelerate runs "
                 f"{self.acc.num_processes}; each would train alone into {self.output_dir}"
             )
@@ -164,7 +126,7 @@ class Trainer:
                 pct_start=c.pct_start,
             ),
         )
-        self.wrapped, self.optimizer = self.acc.prepare(_StepModule(self.model), self.optimizer)
+        self.wrapped, self.optimizer = self.acc.prepare(StepModule(self.model), self.optimizer)
         # After prepare: the shadow copy lives on the training device too.
         self.ema = ModelEma(self.model, c.ema_decay, c.ema_warmup) if c.ema_decay else None
         self.logger = RunLogger(self.acc, self.output_dir, self.total_steps)
@@ -400,7 +362,7 @@ class Trainer:
         totals: dict[str, float] = {}
         finite = True
         for micro in range(c.grad_accum):
-            batch = _to_device(next(batches), acc.device)
+            batch = to_device(next(batches), acc.device)
             if isinstance(batch, Mapping):
                 s.skipped_images += int(batch.get("num_skipped", 0) or 0)
             last = micro == c.grad_accum - 1
