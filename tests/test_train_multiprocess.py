@@ -124,6 +124,24 @@ def test_sigkill_of_two_processes_then_resume_is_bit_exact(tmp_path: Path) -> No
         assert torch.equal(expected[key], got[key]), key
 
 
+def test_synthetic_words_rendered_by_two_processes_at_once(tmp_path, monkeypatch) -> None:
+    """Every process of a launch builds the task; the loser of the rename keeps the winner's."""
+    import ocrkit.data.render as render
+    from ocrkit.train.tasks import synth_lmdb
+
+    def fake_render(folder, n, seed, num_workers, overwrite):
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "data.mdb").write_text("mine")
+        other = tmp_path / "synth" / f"words-seed{seed}-n{n}"  # the other process finished first
+        other.mkdir(parents=True)
+        (other / "data.mdb").write_text("theirs")
+
+    monkeypatch.setattr(render, "render_to_lmdb", fake_render)
+    target = synth_lmdb(8, seed=1, cache_dir=str(tmp_path / "synth"))
+    assert (target / "data.mdb").read_text() == "theirs"
+    assert [p.name for p in (tmp_path / "synth").iterdir()] == [target.name]  # no leftover
+
+
 # --- the worker ---------------------------------------------------------------------------------
 
 
@@ -153,6 +171,12 @@ def _worker(out: Path, steps: int, batch: int, mode: str, resume: str | None) ->
             f.write(f"rank {rank} step {trainer.state.global_step}\n")
         return {"val/accuracy": float(trainer.state.global_step)}
 
+    if exact:  # as `ocrkit train` does: a PartialState exists before the trainer's Accelerator
+        from accelerate import PartialState
+
+        from ocrkit.train.parts import cpu_world
+
+        PartialState(cpu=cpu_world())
     torch.manual_seed(0)
     model = Toy(dropout=0.0 if exact else 0.1)
     if rank == 0 and resume is None:

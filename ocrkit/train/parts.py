@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,3 +48,17 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in batch):
         return type(batch)(to_device(v, device) for v in batch)
     return batch
+
+
+def launched_world_size() -> int:
+    """Processes started by the launcher (torchrun / accelerate launch), 1 without one."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def cpu_world() -> bool:
+    """A multi-process launch without CUDA: Accelerate must be told ``cpu=True`` to form the
+    gloo group (``MULTI_CPU``); otherwise every process would run alone. Pass it to the first
+    ``PartialState``/``Accelerator`` of the process (their state is shared and fixed)."""
+    import torch
+
+    return launched_world_size() > 1 and not torch.cuda.is_available()

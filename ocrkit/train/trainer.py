@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -36,7 +35,14 @@ from ocrkit.train import sharded
 from ocrkit.train.ema import ModelEma
 from ocrkit.train.logger import RunLogger, fork_all_rngs
 from ocrkit.train.optim import Schedule, build_optimizer, build_scheduler
-from ocrkit.train.parts import NonFiniteLossError, StepModule, TrainerState, to_device
+from ocrkit.train.parts import (
+    NonFiniteLossError,
+    StepModule,
+    TrainerState,
+    cpu_world,
+    launched_world_size,
+    to_device,
+)
 from ocrkit.train.sampling import EpochSampler, SeededDataset
 from ocrkit.train.settings import TrainConfig
 
@@ -80,11 +86,9 @@ class Trainer:
         if c.threads:
             torch.set_num_threads(c.threads)
         trackers = [t for t in c.trackers if t] or None
-        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        launched = launched_world_size()
         self.acc = Accelerator(
-            # Without cpu=True Accelerate ignores a torchrun/mpirun world on a machine without
-            # CUDA and every process would train alone (MULTI_CPU needs the flag).
-            cpu=launched > 1 and not torch.cuda.is_available(),
+            cpu=cpu_world(),
             mixed_precision=c.mixed_precision,
             log_with=trackers,
             project_dir=str(self.output_dir),
