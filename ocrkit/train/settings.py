@@ -46,6 +46,7 @@ class TrainConfig:
     eval_every: int = 0  # optimizer steps; 0: only at the end
     save_every: int = 1000
     keep_last: int = 3
+    checkpoint_format: str = "auto"  # auto | ocrkit | accelerate (save_state; auto under FSDP)
     best_metric: str = "val/accuracy"
     best_mode: str = "max"  # max | min
     log_every: int = 50
@@ -61,6 +62,10 @@ class TrainConfig:
             raise bad("mixed_precision", f"use one of {', '.join(MIXED_PRECISION)}")
         if self.nan_policy not in NAN_POLICIES:
             raise bad("nan_policy", f"use one of {', '.join(NAN_POLICIES)}")
+        from ocrkit.train.sharded import FORMATS
+
+        if self.checkpoint_format not in FORMATS:
+            raise bad("checkpoint_format", f"use one of {', '.join(FORMATS)}")
         if self.best_mode not in ("max", "min"):
             raise bad("best_mode", "use max or min")
         from ocrkit.train.optim import SCHEDULES

@@ -72,7 +72,14 @@ def synth_lmdb(
         "rendering %d synthetic words into %s (first use; cached afterwards)", num_samples, target
     )
     render_to_lmdb(tmp, num_samples, seed=seed, num_workers=max(workers, 2), overwrite=True)
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process of a multi-process launch rendered it first: same words
+        if not (target / "data.mdb").is_file():
+            raise
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -20,64 +20,35 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ocrkit.config import flatten
 from ocrkit.train import checkpoint as ckpt
+from ocrkit.train import sharded
 from ocrkit.train.ema import ModelEma
 from ocrkit.train.logger import RunLogger, fork_all_rngs
 from ocrkit.train.optim import Schedule, build_optimizer, build_scheduler
+from ocrkit.train.parts import (
+    NonFiniteLossError,
+    StepModule,
+    TrainerState,
+    cpu_world,
+    launched_world_size,
+    to_device,
+)
 from ocrkit.train.sampling import EpochSampler, SeededDataset
 from ocrkit.train.settings import TrainConfig
 
 log = logging.getLogger(__name__)
 
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A NaN/inf loss or gradient norm; the message names the step."""
-
-
-@dataclass
-class TrainerState:
-    """Where a run is: saved as ``trainer_state.json`` in every checkpoint."""
-
-    global_step: int = 0  # optimizer steps done
-    epoch: int = 0  # current epoch
-    batch_in_epoch: int = 0  # optimizer steps done inside the current epoch
-    nan_skips: int = 0
-    skipped_images: int = 0
-    best_metric: float | None = None
-    best_step: int | None = None
-    ema_updates: int = 0
-
-
-class _StepModule(nn.Module):
-    """Routes ``forward`` to ``training_step`` so DDP wrapping syncs gradients."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: Any) -> dict[str, torch.Tensor]:
-        return self.model.training_step(batch)
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in batch):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
 
 
 class Trainer:
@@ -115,11 +86,22 @@ class Trainer:
         if c.threads:
             torch.set_num_threads(c.threads)
         trackers = [t for t in c.trackers if t] or None
+        launched = launched_world_size()
         self.acc = Accelerator(
+            cpu=cpu_world(),
             mixed_precision=c.mixed_precision,
             log_with=trackers,
             project_dir=str(self.output_dir),
         )
+        if self.acc.num_processes != launched:
+            raise sharded.UnsupportedSetup(
+                f"launched as {launched} processes (WORLD_SIZE) but Accelerate runs "
+                f"{self.acc.num_processes}; each would train alone into {self.output_dir}"
+            )
+        self.format = sharded.resolve_format(
+            self.acc, c.checkpoint_format, bool(c.ema_decay), c.eval_every, self.eval_fn is not None
+        )
+        self.fsdp = sharded.distributed_name(self.acc) == "FSDP"
         set_seed(c.seed, device_specific=True)
         world = self.acc.num_processes
         per_process = len(self.dataset) // world  # type: ignore[arg-type]
@@ -148,7 +130,7 @@ class Trainer:
                 pct_start=c.pct_start,
             ),
         )
-        self.wrapped, self.optimizer = self.acc.prepare(_StepModule(self.model), self.optimizer)
+        self.wrapped, self.optimizer = self.acc.prepare(StepModule(self.model), self.optimizer)
         # After prepare: the shadow copy lives on the training device too.
         self.ema = ModelEma(self.model, c.ema_decay, c.ema_warmup) if c.ema_decay else None
         self.logger = RunLogger(self.acc, self.output_dir, self.total_steps)
@@ -159,6 +141,10 @@ class Trainer:
         """Write ``checkpoints/step-N`` atomically (all processes call this)."""
         acc, name = self.acc, ckpt.checkpoint_name(self.state.global_step)
         root = self.output_dir / ckpt.CHECKPOINT_DIR
+        if self.format == "accelerate":
+            return sharded.save_state_checkpoint(
+                acc, root, name, self._write_main_files, self.config.keep_last
+            )
         rng_dir = root / f".rng-{name}"
         if acc.is_main_process:
             rng_dir.mkdir(parents=True, exist_ok=True)
@@ -172,13 +158,10 @@ class Trainer:
                 for f in rng_dir.iterdir():
                     f.replace(tmp / f.name)
                 ckpt.save_weights(self.model, tmp / "model.safetensors")
-                if self.ema is not None:
-                    ckpt.save_weights(self.ema.module, tmp / "ema.safetensors")
                 ckpt.save_torch(self.optimizer.state_dict(), tmp / "optimizer.pt")
-                ckpt.write_json(tmp / "scheduler.json", self.scheduler.state_dict())
                 if acc.scaler is not None:
                     ckpt.write_json(tmp / "scaler.json", acc.scaler.state_dict())
-                ckpt.write_json(tmp / ckpt.STATE_FILE, self._state_dict())
+                self._write_main_files(tmp)
 
             try:
                 path = ckpt.write_dir_atomically(root / name, write)
@@ -189,10 +172,18 @@ class Trainer:
         acc.wait_for_everyone()
         return path
 
+    def _write_main_files(self, folder: Path) -> None:
+        """EMA, scheduler and (last) ``trainer_state.json``: written by the main process."""
+        if self.ema is not None:
+            ckpt.save_weights(self.ema.module, folder / "ema.safetensors")
+        ckpt.write_json(folder / "scheduler.json", self.scheduler.state_dict())
+        ckpt.write_json(folder / ckpt.STATE_FILE, self._state_dict())
+
     def _state_dict(self) -> dict[str, Any]:
         state = asdict(self.state)
         state["num_processes"] = self.acc.num_processes
         state["seed"] = self.config.seed
+        state[sharded.FORMAT_KEY] = self.format
         return state
 
     def load_checkpoint(self, path: Path) -> None:
@@ -202,16 +193,25 @@ class Trainer:
                 f"{path} was written by {data['num_processes']} processes, this run has "
                 f"{self.acc.num_processes}; resume with the same number for an exact resume"
             )
-        ckpt.load_weights(self.model, path / "model.safetensors")
+        written = data.get(sharded.FORMAT_KEY, "ocrkit")
+        if written != self.format:
+            raise ValueError(
+                f"{path} is a {written!r} checkpoint and this run uses {self.format!r} "
+                f"(train.checkpoint_format, FSDP or not); resume under the setup that wrote it"
+            )
+        if written == "accelerate":
+            self.acc.load_state(str(path))  # model, optimizer (and shards), grad scaler
+        else:
+            ckpt.load_weights(self.model, path / "model.safetensors")
+            self.optimizer.load_state_dict(ckpt.load_torch(path / "optimizer.pt"))
+            if self.acc.scaler is not None and (path / "scaler.json").is_file():
+                self.acc.scaler.load_state_dict(ckpt.read_json(path / "scaler.json"))
         if self.ema is not None:
             if not (path / "ema.safetensors").is_file():
                 raise ValueError(f"{path} has no EMA weights but train.ema_decay is set")
             ckpt.load_weights(self.ema.module, path / "ema.safetensors")
             self.ema.num_updates = data["ema_updates"]
-        self.optimizer.load_state_dict(ckpt.load_torch(path / "optimizer.pt"))
         self.scheduler.load_state_dict(ckpt.read_json(path / "scheduler.json"))
-        if self.acc.scaler is not None and (path / "scaler.json").is_file():
-            self.acc.scaler.load_state_dict(ckpt.read_json(path / "scaler.json"))
         rng_file = path / f"rng-rank{self.acc.process_index}.pt"
         ckpt.set_rng_state(ckpt.load_torch(rng_file))
         keys = TrainerState.__dataclass_fields__
@@ -219,12 +219,18 @@ class Trainer:
         log.info("resumed from %s (step %d)", path, self.state.global_step)
 
     def _save_model(self, name: str, metrics: Mapping[str, float] | None = None) -> Path | None:
+        # FSDP: the unwrapped model holds shards; gather the full weights (every process) and
+        # write them as model.safetensors (save_pretrained would save rank 0's shard).
+        full = sharded.full_state_dict(self.acc, self.wrapped) if self.fsdp else None
         if not self.acc.is_main_process:
             return None
         model = self.ema.module if self.ema is not None else self.model
 
         def write(tmp: Path) -> None:
-            ckpt.save_model_folder(model, tmp)
+            if full is not None:
+                save_file(full, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+            else:
+                ckpt.save_model_folder(model, tmp)
             ckpt.write_json(
                 tmp / ckpt.STATE_FILE, {**self._state_dict(), "metrics": dict(metrics or {})}
             )
@@ -236,6 +242,9 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Run ``eval_fn`` on the main process (RNG state untouched); others wait."""
         metrics: dict[str, float] = {}
+        if self.fsdp and self.eval_fn is not None:
+            log.info("evaluation skipped under FSDP; evaluate %s/final", self.output_dir)
+            return metrics
         if self.eval_fn is not None and self.acc.is_main_process:
             model = self.ema.module if self.ema is not None else self.model
             was_training = model.training
@@ -357,7 +366,7 @@ class Trainer:
         totals: dict[str, float] = {}
         finite = True
         for micro in range(c.grad_accum):
-            batch = _to_device(next(batches), acc.device)
+            batch = to_device(next(batches), acc.device)
             if isinstance(batch, Mapping):
                 s.skipped_images += int(batch.get("num_skipped", 0) or 0)
             last = micro == c.grad_accum - 1

@@ -97,11 +97,15 @@ def run(args: argparse.Namespace) -> int:
     )
     from accelerate import PartialState
 
-    if PartialState().is_main_process:
+    from ocrkit.train.parts import cpu_world
+
+    if PartialState(cpu=cpu_world()).is_main_process:
         atomic_write_text(Path(output) / "config.yaml", dump(config))
+    from ocrkit.train.sharded import UnsupportedSetup
+
     try:
         state = trainer.fit(resume=args.resume)
-    except NonFiniteLossError as exc:
+    except (NonFiniteLossError, UnsupportedSetup) as exc:
         raise CliError(str(exc)) from None
     except KeyboardInterrupt:
         print(
