@@ -157,3 +157,22 @@ def test_dataset_writes_every_box_in_the_model_convention(tmp_path) -> None:
     q = family_adapter("qwen2_vl")
     assert native_question("Read [16, 8, 64, 40]", "r2t", box, q, 160, 80) == "Read [16, 8, 64, 40]"
     assert native_answer("none here", "t2r", q, 160, 80) == "none here"
+
+
+def test_tabench_engine_converts_both_ways() -> None:
+    from ocrkit.anchoring.inference import AnchorResult, QMaskAnchorer, QMaskPredictor
+
+    class Fake(QMaskPredictor):
+        def __init__(self) -> None:  # no model: the Qwen2-VL convention and canned answers
+            self.adapter, self.prompts = family_adapter("qwen2_vl"), []
+
+        def anchor(self, images, query, prior=(), max_new_tokens=None) -> AnchorResult:
+            self.prompts.append(query)
+            return AnchorResult('[{"bbox_2d": [100, 100, 400, 500]}]', boxes=[[]])
+
+    fake = Fake()
+    engine = QMaskAnchorer(fake)
+    image = np.zeros((80, 160, 3), np.uint8)
+    engine.r2t(image, [16, 8, 64, 40])
+    assert fake.prompts[-1] == "What is the text at location [100, 100, 400, 500]?"
+    assert engine.t2r(image, "OPEN") == [[16.0, 8.0, 64.0, 40.0]]
