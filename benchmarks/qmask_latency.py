@@ -52,7 +52,11 @@ def bench(family: str, size: str, args: argparse.Namespace) -> dict[str, float]:
     processor = tiny_processor(family)
     processor.image_processor.size = {"shortest_edge": 56 * 56, "longest_edge": args.pixels}
     torch.manual_seed(0)
-    model = QMask(tiny_vlm(family, processor, size), processor, QMaskConfig(tiny=family)).eval()
+    model = QMask(
+        tiny_vlm(family, processor, size),
+        processor,
+        QMaskConfig(tiny=family, head={"size": args.head_size}),
+    ).eval()
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (args.image, args.image, 3), dtype=np.uint8)
     q = "What is the text at location [120, 40, 310, 72]?"
@@ -127,6 +131,9 @@ def main() -> None:
     p.add_argument("--image", type=int, default=448, help="square test image side (pixels)")
     p.add_argument("--pixels", type=int, default=448 * 448, help="processor max_pixels")
     p.add_argument("--new-tokens", type=int, default=16)
+    p.add_argument(
+        "--head-size", default="paper", choices=["paper", "small"], help="CQMD head size"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(

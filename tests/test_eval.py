@@ -6,6 +6,7 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from ocrkit.cli import main
 from ocrkit.eval import (
@@ -161,3 +162,32 @@ def test_cli_eval_predictions_contract(tmp_path, capsys):
     assert (
         len((tmp_path / "s.tsv").read_text().splitlines()) == 1 + 3 + 1 + 1 + 2 + 1
     )  # header, A, B, A:small, A:large, B:large
+
+
+def test_fig4_training_corpus_uses_the_same_shrink_pad(tmp_path):
+    """``data.shrink_pad: 0.5`` trains on exactly what ``--shrink 0.5`` evaluates (MNSP Fig. 4)."""
+    import ocrkit.data.transforms as transforms
+    from ocrkit.data import StrTransform
+    from ocrkit.eval import perturb
+    from ocrkit.train.tasks import build_str_data
+
+    assert perturb.shrink_pad is transforms.shrink_pad  # one function, shared
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "0.png"), np.full((8, 16, 3), 200, np.uint8))
+    (tmp_path / "labels.tsv").write_text("images/0.png\tab\n")
+    train, _ = build_str_data(
+        {"data": {"train": [str(tmp_path)], "shrink_pad": 0.5}}, (8, 16), 0, 0
+    )
+    got = train[0].image
+    # by hand: the 4x8 shrunk copy sits at rows 2-5, columns 4-11 of a black 8x16 canvas
+    raw = np.zeros((8, 16, 3), np.uint8)
+    raw[2:6, 4:12] = 200
+    assert torch.equal(got, StrTransform((8, 16))(raw))
+    plain, _ = build_str_data({"data": {"train": [str(tmp_path)]}}, (8, 16), 0, 0)
+    assert torch.equal(plain[0].image, StrTransform((8, 16))(np.full((8, 16, 3), 200, np.uint8)))
+    np.random.seed(0)
+    half = transforms.ShrinkPad(0.5, p=0.5)
+    hits = [half(np.full((8, 16, 3), 200, np.uint8))[0, 0, 0] == 0 for _ in range(2000)]
+    assert np.mean(hits) == pytest.approx(0.5, abs=0.04)
+    with pytest.raises(Exception, match="data.shrink_pad"):
+        build_str_data({"data": {"train": [str(tmp_path)], "shrink_pad": 2.0}}, (8, 16), 0, 0)

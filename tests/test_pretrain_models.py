@@ -27,7 +27,10 @@ def tiny_mnsp(seed: int = 0, **overrides) -> MNSP:
 
 def views(batch: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return {n: torch.randn(batch, 3, 32, 128, generator=g) for n in ("small", "large", "zoom")}
+    names = ("small", "large", "zoom", "original")
+    out = {n: torch.randn(batch, 3, 32, 128, generator=g) for n in names}
+    out["zoom_box"] = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.25, 0.5, 0.75, 1.0]])[:batch]
+    return out
 
 
 # ---- masking and losses: hand-worked answers -------------------------------------------------
@@ -130,7 +133,13 @@ def test_masked_encoder_never_sees_masked_tokens() -> None:
     out2 = model(v2, pair=2)
     assert torch.equal(out["masking"].ids_keep, out2["masking"].ids_keep)
     assert torch.equal(out["e_masked"], out2["e_masked"])
-    assert not torch.equal(out["loss_mim"], out2["loss_mim"])  # the teacher sees the whole view
+    # Eq. 3: the target comes from the original image, so nothing reads the hidden pixels
+    assert torch.equal(out["loss_mim"], out2["loss_mim"])
+    old = tiny_mnsp(mim_target="zoom").eval()  # the zoom-view target: the teacher sees them
+    torch.manual_seed(5)
+    first = old(v, pair=2)["loss_mim"]
+    torch.manual_seed(5)
+    assert not torch.equal(first, old(v2, pair=2)["loss_mim"])
 
 
 def test_mim_loss_gradients_reach_the_nsp_decoder_only_with_guidance() -> None:
@@ -183,9 +192,11 @@ def test_each_ablation_switch_removes_exactly_its_part() -> None:
     pixel = tiny_mnsp(**ABLATIONS["pixel_targets"])
     assert pixel.teacher is None and pixel.target_dim == 4 * 4 * 3
     assert pixel(views(), pair=0)["d_nsp"].shape == (2, 16, 48)
-    assert full.required_views() == ("small", "large", "zoom")
+    assert full.required_views() == ("small", "large", "zoom", "original")
     assert tiny_mnsp(**ABLATIONS["nsp_only"]).required_views() == ("small", "large")
-    assert tiny_mnsp(**ABLATIONS["mim_only"]).required_views() == ("zoom",)
+    assert tiny_mnsp(**ABLATIONS["mim_only"]).required_views() == ("zoom", "original")
+    assert tiny_mnsp(mim_target="zoom").required_views() == ("small", "large", "zoom")
+    assert pixel.required_views() == ("small", "large", "zoom")  # pixels: the zoom view's own
 
 
 def test_view_switches_zoom_and_augment() -> None:
@@ -250,3 +261,80 @@ def test_mim_feature_targets_use_a_frozen_teacher() -> None:
     out["loss"].backward()
     assert model.target_dim == 48 and all(p.grad is None for p in model.teacher.parameters())
     assert model.decoder.head.weight.grad is not None
+
+
+# ---- the L_mim target of Eq. 3 -----------------------------------------------------------------
+def test_crop_tokens_reads_the_teacher_grid_at_the_zoom_tokens_places() -> None:
+    from ocrkit.pretrain.views import crop_tokens
+
+    # a 2x8 grid whose feature is the column index (channel 0) and the row index (channel 1)
+    cols = torch.arange(8.0).repeat(2)
+    rows = torch.arange(2.0).repeat_interleave(8)
+    tokens = torch.stack([cols, rows], -1)[None]  # [1, 16, 2]
+    whole = crop_tokens(tokens, (2, 8), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+    torch.testing.assert_close(whole, tokens)  # the whole image: the grid itself
+    # the left half, resampled to 8 columns: zoom token j sits at image x = (j + 0.5) / 16,
+    # grid column x * 8 - 0.5 = j / 2 - 0.25 (bilinear), clamped at the border for j = 0
+    left = crop_tokens(tokens, (2, 8), torch.tensor([[0.0, 0.0, 1.0, 0.5]]))
+    expected = torch.tensor([0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25])
+    torch.testing.assert_close(left[0, :8, 0], expected)
+    torch.testing.assert_close(left[0, :, 1], rows)  # full height: rows unchanged
+    # the bottom row band y in [0.5, 1] on a 2-row grid: row position 2y - 0.5 = 0.5 .. 1.5
+    bottom = crop_tokens(tokens, (2, 8), torch.tensor([[0.5, 0.0, 1.0, 1.0]]))
+    torch.testing.assert_close(bottom[0, :8, 1], torch.full((8,), 0.75))
+    torch.testing.assert_close(bottom[0, 8:, 1], torch.full((8,), 1.0))  # clamped
+
+
+def test_views_give_the_original_and_the_zoom_box() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (24, 90, 3), dtype=np.uint8)
+    np.random.seed(0)
+    out = PretrainViews(("zoom", "original"), augment="photometric", zoom=(0.5, 0.5))(image)
+    y0, x0, y1, x1 = (out["zoom_box"].double() * torch.tensor([24, 90, 24, 90])).tolist()
+    assert (round(y1 - y0), round(x1 - x0)) == (12, 45)  # round(24 * 0.5), round(90 * 0.5)
+    assert all(abs(v - round(v)) < 1e-4 for v in (y0, x0, y1, x1))  # whole-pixel offsets
+    # the box is where the crop came from: the original's crop, resized, is the zoom view
+    crop = image[round(y0) : round(y1), round(x0) : round(x1)]
+    np.random.seed(0)
+    same = PretrainViews(("zoom", "original"), augment="none", zoom=(0.5, 0.5))(image)
+    from ocrkit.data.transforms import StrTransform
+
+    assert torch.equal(same["zoom"], StrTransform()(np.ascontiguousarray(crop)))
+    plain = PretrainViews(("original",), augment="none")(image)["original"]
+    assert torch.equal(out["original"], plain)  # the original view is never augmented
+    assert "zoom_box" not in PretrainViews(("zoom",))(image)  # only with the original view
+
+
+def test_mnsp_mim_target_is_the_teacher_on_the_original_image() -> None:
+    from ocrkit.pretrain.views import crop_tokens
+
+    model = tiny_mnsp(seed=1)
+    v = views()
+    tokens = model.teacher(v["original"], return_cls=False)
+    got = model.mim_targets(v, (8, 32))
+    torch.testing.assert_close(got, crop_tokens(tokens, (8, 32), v["zoom_box"]).float())
+    torch.testing.assert_close(got[0], tokens[0].float())  # sample 0: the whole image
+    assert not torch.allclose(got, model.teacher(v["zoom"], return_cls=False))
+    # options: the zoom-view target (the earlier reading) and LMIM's non-affine LayerNorm
+    old = tiny_mnsp(seed=1, mim_target="zoom", target_norm="layernorm")
+    z = old.teacher(v["zoom"], return_cls=False)
+    torch.testing.assert_close(
+        old.mim_targets(v, (8, 32)), torch.nn.functional.layer_norm(z, (z.shape[-1],))
+    )
+    normed = tiny_mnsp(seed=1, target_norm="layernorm").mim_targets(v, (8, 32))
+    torch.testing.assert_close(normed, torch.nn.functional.layer_norm(got, (got.shape[-1],)))
+    with pytest.raises(ValueError, match="original"):
+        model.mim_targets({k: v[k] for k in ("small", "large", "zoom")}, (8, 32))
+    with pytest.raises(ValueError, match="target_norm"):
+        tiny_mnsp(target_norm="batchnorm")
+    assert MaskedImageModel({"encoder": ENC, "decoder": DEC}).config["target_norm"] == "layernorm"
+
+
+def test_scale_sizes_are_a_recipe_option() -> None:
+    from ocrkit.pretrain.mnsp import DEFAULT_SCALES
+
+    assert tiny_mnsp().scales == [tuple(s) for s in DEFAULT_SCALES]  # ocrkit's choice
+    three = tiny_mnsp(scales=[[8, 32], [16, 64], [32, 128]])
+    assert three.scales == [(8, 32), (16, 64), (32, 128)] and three.grids[0] == (2, 8)
+    assert three(views(), pair=1)["d_nsp"].shape == (2, 8 * 32, 48)  # (16x64) -> (32x128)
+    with pytest.raises(ValueError, match="increasing"):
+        tiny_mnsp(scales=[[8, 32], [8, 32]])

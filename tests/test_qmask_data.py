@@ -159,6 +159,7 @@ def test_icdar_regions_become_r2t_t2r_read_instances(icdar_folder: Path) -> None
             "path": str(icdar_folder),
             "tasks": ["r2t", "t2r", "read"],
             "per_image": None,
+            "prior": "gt",
         }
     )
     by_task = {t: [i for i in out if i.task == t] for t in ("r2t", "t2r", "read")}
@@ -211,7 +212,9 @@ def test_funsd_vqa_with_and_without_masks(tmp_path: Path) -> None:
 
 def test_synthetic_scenes_and_jsonl_round_trip(tmp_path: Path) -> None:
     out = build_instances(
-        {"type": "synth", "num_images": 3, "per_image": 2}, seed=0, cache_dir=str(tmp_path)
+        {"type": "synth", "num_images": 3, "per_image": 2, "prior": "gt"},
+        seed=0,
+        cache_dir=str(tmp_path),
     )
     assert out and {i.task for i in out} == {"r2t", "t2r"}
     write_instances(tmp_path / "set" / "instances.jsonl", out)
@@ -235,10 +238,31 @@ def test_instance_errors_name_the_line(tmp_path: Path) -> None:
 
 @pytest.mark.shared_data
 def test_generator_on_the_shared_region_annotations(shared_data: Path) -> None:
-    ic15 = build_instances({"type": "icdar", "path": str(shared_data / "ic15_train"), "limit": 50})
+    ic15 = build_instances(
+        {"type": "icdar", "path": str(shared_data / "ic15_train"), "limit": 50, "prior": "gt"}
+    )
     funsd = build_instances(
         {"type": "funsd", "path": str(shared_data / "funsd_train"), "tasks": ["vqa"]}
     )
     assert len(ic15) == 50 and len(funsd) > 100
     s = AnchorDataset(ic15[:1])[0]
     assert s["masks"][0].shape == s["images"][0].shape[:2] and s["masks"][0].any()
+
+
+def test_deletion_share_is_per_edit_by_default() -> None:
+    """10 characters at rho = 0.4: n = 4 edits. Per edit the deletions are Binomial(4, 0.7256):
+    mean 2.9024, P(all four) = 0.7256^4 = 0.2772, P(none) = 0.2744^4 = 0.0057. Per transcript
+    (the option) every string gets 4 deletions (p 0.7256) or 4 insertions."""
+    text, n = "abcdefghij", 4
+    rng = np.random.default_rng(5)
+    edit = [perturb_transcript(text, rng, (0.4, 0.4))[1] for _ in range(20000)]
+    assert np.mean(edit) == pytest.approx(n * 0.7256, abs=0.02)
+    assert np.mean(np.array(edit) == 4) == pytest.approx(0.7256**4, abs=0.01)
+    assert np.mean(np.array(edit) == 0) == pytest.approx(0.2744**4, abs=0.003)
+    whole = [
+        perturb_transcript(text, rng, (0.4, 0.4), share_per="transcript")[1:] for _ in range(20000)
+    ]
+    assert {w for w in whole} == {(4, 0), (0, 4)}
+    assert np.mean([d == 4 for d, _ in whole]) == pytest.approx(0.7256, abs=0.01)
+    with pytest.raises(ValueError, match="share_per"):
+        SPIConfig(share_per="sample")

@@ -106,3 +106,40 @@ def test_target_is_area_resized_to_the_logits() -> None:
     out = mask_loss([torch.tensor([[30.0, -30.0], [-30.0, -30.0]])], [target])
     assert out["dice"].item() == pytest.approx(1.0, abs=1e-4)
     assert mask_loss(logits, [target])["dice"].item() < 0.5
+
+
+def _numel(config: CQMDConfig) -> int:
+    with torch.device("meta"):  # no memory: 154M parameters would take 0.6 GB
+        return sum(p.numel() for p in CQMDHead(config).parameters())
+
+
+def test_paper_head_size_at_qwen25_vl_3b_width() -> None:
+    from ocrkit.anchoring.cqmd import PAPER_PARAMS, count_parameters
+
+    cfg = CQMDConfig(hidden_size=2048)  # the default size: "paper"
+    assert cfg.size == "paper" and cfg.dims == (2048, 32000, 2048)  # S in R^{n x d} (Eq. 5)
+    # by hand: W_q, W_k, W_v; W1, b1; W2, b2; two (ConvT k2 + LayerNorm2d) stages; 1x1 conv
+    attn = 3 * 2048 * 2048
+    mlp = (2048 * 32000 + 32000) + (32000 * 2048 + 2048)
+    up = (2048 * 1024 * 4 + 1024 + 2 * 1024) + (1024 * 512 * 4 + 512 + 2 * 512) + (512 + 1)
+    assert attn + mlp + up == 154_179_841
+    assert _numel(cfg) == count_parameters(cfg) == 154_179_841
+    assert abs(154_179_841 / PAPER_PARAMS - 1) < 0.01  # Sec. 5.1: 153.76M, within 1%
+
+
+def test_small_head_size_stays_named() -> None:
+    from ocrkit.anchoring.cqmd import count_parameters
+
+    small = CQMDConfig(hidden_size=2048, size="small")
+    assert small.dims == (2048, 2048, 256)
+    # 3 d^2 + (d^2 + d) + (256 d + 256) + ConvT 256->128 + LN + ConvT 128->64 + LN + 64->1
+    by_hand = 3 * 2048**2 + 2048**2 + 2048 + 256 * 2048 + 256
+    by_hand += (256 * 128 * 4 + 128 + 256) + (128 * 64 * 4 + 64 + 128) + 65
+    assert _numel(small) == count_parameters(small) == by_hand == 17_468_289
+    # the tiny test VLMs (hidden 64): paper 153,865, small 197,569 (its S is 256 wide)
+    assert _numel(CQMDConfig(hidden_size=64)) == 153_865
+    assert _numel(CQMDConfig(hidden_size=64, size="small")) == 197_569
+    # explicit fields win over the size's values
+    assert CQMDConfig(hidden_size=64, channels=8).dims == (64, 1000, 8)
+    with pytest.raises(ValueError, match="paper, small"):
+        CQMDConfig(hidden_size=64, size="huge")

@@ -23,7 +23,8 @@ def processors(tmp_path_factory):
 
 def build(processors, family: str, **cfg) -> QMask:
     torch.manual_seed(0)
-    config = QMaskConfig(tiny=family, head={"channels": 16, "min_channels": 8}, **cfg)
+    head = cfg.pop("head", {"size": "small", "channels": 16, "min_channels": 8})
+    config = QMaskConfig(tiny=family, head=head, **cfg)
     return QMask(tiny_vlm(family, processors[family]), processors[family], config)
 
 
@@ -160,6 +161,23 @@ def test_save_load_round_trip(processors, tmp_path, finetune: str) -> None:
     for x, y in zip(a["mask_logits"], b["mask_logits"]):
         torch.testing.assert_close(x, y)
     assert loaded.parameter_counts() == model.parameter_counts()
+    assert loaded.config.coords == "native" and loaded.head.config.size == "small"
+
+
+def test_folders_saved_before_the_fidelity_pass_load_as_they_were(processors, tmp_path) -> None:
+    import json
+
+    model = build(processors, "qwen2_5_vl")  # the small head: the old default's layers
+    model.save_pretrained(tmp_path / "m")
+    path = tmp_path / "m" / "qmask_config.json"
+    record = json.loads(path.read_text())
+    record["version"] = 1  # what an older ocrkit wrote: the recipe's head dict, no coords
+    record["head"] = {"channels": 16, "min_channels": 8}
+    record.pop("coords")
+    path.write_text(json.dumps(record))
+    loaded = QMask.from_pretrained(tmp_path / "m")
+    assert loaded.head.config.size == "small" and loaded.config.coords == "absolute"
+    assert loaded.parameter_counts()["head"] == model.parameter_counts()["head"]
 
 
 def test_real_loading_path_from_a_local_folder(processors, tmp_path) -> None:
@@ -168,7 +186,11 @@ def test_real_loading_path_from_a_local_folder(processors, tmp_path) -> None:
     vlm.save_pretrained(tmp_path / "base")
     processors["qwen3_vl"].save_pretrained(tmp_path / "base")
     model = QMask.from_config(
-        {"base": str(tmp_path / "base"), "finetune": "lora", "head": {"channels": 16}}
+        {
+            "base": str(tmp_path / "base"),
+            "finetune": "lora",
+            "head": {"size": "small", "channels": 16},
+        }
     )
     assert type(model.vlm).__name__ == "Qwen3VLForConditionalGeneration"
     torch.testing.assert_close(model.vlm.lm_head.weight, vlm.lm_head.weight)

@@ -21,7 +21,7 @@ def test_overfits_one_sample(tmp_path_factory) -> None:
     model = QMask(
         tiny_vlm("qwen2_vl", processor),
         processor,
-        QMaskConfig(tiny="qwen2_vl", head={"channels": 32}),
+        QMaskConfig(tiny="qwen2_vl", head={"size": "small", "channels": 32}),
     )
     image = word_image("OPEN")
     batch = model.collator()([sample(image, R2T, "OPEN", render_mask([("OPEN", BOX)], 112, 112))])

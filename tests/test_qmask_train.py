@@ -35,9 +35,9 @@ def recipe(tmp_path: Path, data: Path, **extra) -> Path:
 
     cfg = {
         "task": "qmask",
-        "model": {"tiny": "qwen2_vl", "head": {"channels": 16, "min_channels": 8}},
+        "model": {"tiny": "qwen2_vl", "head": {"size": "small", "channels": 16, "min_channels": 8}},
         "data": {
-            "train": [{"type": "icdar", "path": str(data), "tasks": ["r2t", "t2r"]}],
+            "train": [{"type": "icdar", "path": str(data), "tasks": ["r2t", "t2r"], "prior": "gt"}],
             "val": [{"type": "icdar", "path": str(data), "tasks": ["r2t"], "limit": 2}],
             "val_generate": 1,
             "spi": {"gammas": [1.0, 0.5, 0.0]},

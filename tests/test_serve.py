@@ -232,7 +232,7 @@ def qmask_dir(tmp_path_factory) -> Path:
     model = QMask(
         tiny_vlm("qwen2_5_vl", processor),
         processor,
-        QMaskConfig(tiny="qwen2_5_vl", head={"channels": 16}),
+        QMaskConfig(tiny="qwen2_5_vl", head={"size": "small", "channels": 16}),
     )
     folder = tmp_path_factory.mktemp("qm") / "qmask-tiny"
     model.save_pretrained(folder)

@@ -119,6 +119,7 @@ def test_anchoring_builder_leaves_out_held_apart_images(tmp_path, caplog):
     lines.append(lines[1].replace("images/1.png", "images/copy.png"))
     (root / "annotations.jsonl").write_text("\n".join(lines) + "\n")
     spec = {"type": "icdar", "path": str(root), "per_image": None, "holdout": str(split)}
+    spec["prior"] = "gt"
     images = {Path(i.image).name for i in build_instances(spec)}
     assert images == {"0.png", "2.png"}
 

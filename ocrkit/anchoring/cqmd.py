@@ -23,25 +23,70 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# Named head sizes. ``None`` in a size means "the VLM hidden size d".
+# * ``paper`` (default; Sec. 3 Eq. 5 and Sec. 5.1): S in R^{n x d} (``channels = d``), W_q/W_k/W_v
+#   d x d, an MLP d -> 15.625 d -> d (32,000 at d = 2048), and two upsampling stages halving the
+#   width (d -> d/2 -> d/4 -> 1 logit). At d = 2048 (Qwen2.5-VL-3B) this is 154,211,841 parameters,
+#   +0.29% of the paper's 153.76M; the paper gives only the total, so the MLP width is ocrkit's
+#   choice made to land on it (most parameters at token resolution, where they cost least).
+# * ``small``: ocrkit's earlier default (~17.5M at d = 2048): a 256-channel S, MLP width d.
+HEAD_SIZES: dict[str, dict] = {
+    "paper": {"channels": None, "mlp_ratio": 15.625, "upsample_stages": 2, "min_channels": 32},
+    "small": {"channels": 256, "mlp_ratio": 1.0, "upsample_stages": 2, "min_channels": 32},
+}
+PAPER_PARAMS = 153.76e6  # Sec. 5.1
+
 
 @dataclass
 class CQMDConfig:
-    """Sizes of the head. ``attn_dim``/``mlp_dim`` default to the VLM hidden size.
+    """Sizes of the head: a named ``size`` (``paper``, default, or ``small``, see
+    :data:`HEAD_SIZES`) whose values fill every field left as None.
 
-    ``upsample_stages`` transposed convolutions (kernel 2, stride 2) give mask logits at
-    ``2**stages`` cells per merged visual token side (a Qwen2.5-VL token covers 28 px, so the
-    default 2 stages give one logit per 7 px). The paper gives no sizes for these layers.
+    ``attn_dim`` defaults to the VLM hidden size ``d``; ``mlp_dim`` to ``mlp_ratio * d``;
+    ``channels`` (the width of S) to ``d`` in the paper size. ``upsample_stages`` transposed
+    convolutions (kernel 2, stride 2) give mask logits at ``2**stages`` cells per merged visual
+    token side (a Qwen2.5-VL token covers 28 px, so 2 stages give one logit per 7 px). The paper
+    gives no sizes for these layers.
     """
 
     hidden_size: int = 0  # the VLM's text hidden size (filled in by QMask)
+    size: str = "paper"
     attn_dim: int | None = None
     mlp_dim: int | None = None
-    channels: int = 256  # width of S
-    upsample_stages: int = 2
-    min_channels: int = 32
+    mlp_ratio: float | None = None
+    channels: int | None = None  # width of S (None: d in the paper size)
+    upsample_stages: int | None = None
+    min_channels: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.size not in HEAD_SIZES:
+            raise ValueError(f"CQMD head size {self.size!r}: use one of {', '.join(HEAD_SIZES)}")
+        for key, value in HEAD_SIZES[self.size].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        """``(attn_dim, mlp_dim, channels)`` for this hidden size."""
+        d = self.attn_dim or self.hidden_size
+        m = self.mlp_dim or max(1, int(round(float(self.mlp_ratio or 1.0) * self.hidden_size)))
+        return d, m, int(self.channels or self.hidden_size)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def count_parameters(config: CQMDConfig) -> int:
+    """The head's parameter count from its sizes (no tensors built)."""
+    h = config.hidden_size
+    d, m, c = config.dims
+    total = 3 * h * d + (d * m + m) + (m * c + c)
+    width = c
+    for _ in range(int(config.upsample_stages or 0)):
+        out = max(int(config.min_channels or 1), width // 2)
+        total += width * out * 4 + out + 2 * out  # ConvTranspose2d k2 + LayerNorm2d
+        width = out
+    return total + width + 1
 
 
 class LayerNorm2d(nn.Module):
@@ -84,15 +129,14 @@ class CQMDHead(nn.Module):
         if config.hidden_size <= 0:
             raise ValueError("CQMDConfig.hidden_size must be the VLM hidden size (> 0)")
         self.config = config
-        d = config.attn_dim or config.hidden_size
-        m = config.mlp_dim or d
+        d, m, channels = config.dims
         self.scale = 1.0 / math.sqrt(d)
         self.w_q = nn.Linear(config.hidden_size, d, bias=False)
         self.w_k = nn.Linear(config.hidden_size, d, bias=False)
         self.w_v = nn.Linear(config.hidden_size, d, bias=False)
         self.fc1 = nn.Linear(d, m)  # W1, b1
-        self.fc2 = nn.Linear(m, config.channels)  # W2, b2
-        self.upsample = _upsampler(config.channels, config.upsample_stages, config.min_channels)
+        self.fc2 = nn.Linear(m, channels)  # W2, b2
+        self.upsample = _upsampler(channels, int(config.upsample_stages), int(config.min_channels))
         # Unit-variance attention logits at init for unit-RMS hidden states (the VLM's final
         # norm): with PyTorch's default (1/3 of that variance) the attention starts almost
         # uniform, every visual token gets the same value vector and the mask starts flat.
@@ -102,7 +146,7 @@ class CQMDHead(nn.Module):
     @property
     def factor(self) -> int:
         """Mask cells per merged visual token side."""
-        return 2**self.config.upsample_stages
+        return 2 ** int(self.config.upsample_stages)
 
     def token_features(self, hidden: Tensor, image_mask: Tensor, query_mask: Tensor) -> Tensor:
         """S for every visual token of the batch, ``[num_visual_tokens, channels]`` in order."""

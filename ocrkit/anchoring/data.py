@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from ocrkit.anchoring.coords import native_answer, native_question, to_model_box
 from ocrkit.anchoring.masks import FontLike, render_mask
 from ocrkit.anchoring.spi import PriorItem, SPIConfig, format_prior, inject_prior
 from ocrkit.utils.io import atomic_write_text
@@ -149,6 +150,9 @@ class AnchorDataset(Dataset):
     With ``spi`` set, each sample's prompt gets an OCR prior drawn by Stochastic Prior Injection
     from the global NumPy RNG (seeded per sample by the trainer, so runs are reproducible).
     Unreadable images give None (counted by the collate function), never an exception.
+    With ``coords`` (a TABench adapter, ``QMask.box_adapter()``) every box in the question, the
+    T2R answer and the prior is written in the model family's convention; None keeps absolute
+    pixels of the original image.
     """
 
     def __init__(
@@ -157,9 +161,11 @@ class AnchorDataset(Dataset):
         spi: SPIConfig | None = None,
         font: FontLike = None,
         with_masks: bool = True,
+        coords: Any = None,
     ) -> None:
         self.instances = list(instances)
         self.spi, self.font, self.with_masks = spi, font, with_masks
+        self.coords = coords
         self._warned = False
 
     def __len__(self) -> int:
@@ -186,12 +192,19 @@ class AnchorDataset(Dataset):
             ]
             prior, info = inject_prior(items, rng, self.spi)
         mask = instance_mask(inst, w, h, self.font) if self.with_masks else None
+        question, answer = inst.question, inst.answer
+        if self.coords is not None:
+            question = native_question(question, inst.task, inst.box, self.coords, w, h)
+            answer = native_answer(answer, inst.task, self.coords, w, h)
+            prior = [
+                PriorItem(p.text, to_model_box(self.coords, p.box, w, h), p.target) for p in prior
+            ]
         return {
             "id": inst.id,
             "images": [image],
-            "prompt": build_prompt(inst.question, prior),
-            "question": inst.question,
-            "answer": inst.answer,
+            "prompt": build_prompt(question, prior),
+            "question": question,
+            "answer": answer,
             "masks": [mask],
             "task": inst.task,
             "gamma": info["gamma"],

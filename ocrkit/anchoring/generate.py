@@ -13,7 +13,12 @@ thing in training data and in the benchmark. From one annotated image come:
 * ``vqa`` (FUNSD): ``What is the value of the field "Q"?`` -> the linked answer entity; with its
   mask (VQA with masks) or without (``vqa_masks: false``).
 
-Every instance lists the image's legible regions as OCR-prior candidates for SPI. The synthetic
+Every instance lists OCR-prior candidates for SPI (``prior`` of a spec, Eq. 9 / S2.1): by default
+(``paper``) scene images get ``V_raw``, the raw output of an OCR engine (RapidOCR, cached per
+image, :mod:`ocrkit.anchoring.raw_ocr`), every raw item kept and those covering a queried region
+marked as targets; document pages get none. ``gt`` lists the image's annotated regions instead
+(ocrkit before the fidelity pass), ``ocr`` gives ``V_raw`` to documents too, ``none`` no prior.
+The synthetic
 scenes paste rendered words (:class:`~ocrkit.data.render.WordRenderer`) on plain canvases and
 write an ICDAR-style ``annotations.jsonl``, read back through the same path.
 """
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ocrkit.anchoring.data import AnchorInstance
+from ocrkit.anchoring.raw_ocr import prior_kind, prior_source
 from ocrkit.utils.progress import progress
 
 log = logging.getLogger(__name__)
@@ -74,8 +80,13 @@ def instances_from_image(
     tasks: Sequence[str] = ("r2t", "t2r"),
     per_image: int | None = 4,
     read_max_words: int = 12,
+    raw: Sequence[Any] | None = None,
 ) -> list[AnchorInstance]:
-    """R2T / T2R / read instances of one ``tabench.sources.AnnotatedImage``."""
+    """R2T / T2R / read instances of one ``tabench.sources.AnnotatedImage``.
+
+    ``raw``: the image's ``V_raw`` (``[(text, box), ...]``) as the prior candidates; None lists
+    the annotated regions (the ``gt`` prior); ``[]`` gives no prior.
+    """
     from ocrkit.tabench.normalize import canonicalize
     from ocrkit.tabench.schema import r2t_prompt, t2r_prompt
 
@@ -89,6 +100,10 @@ def instances_from_image(
 
     def with_targets(indices: Iterable[int]) -> list[dict[str, Any]]:
         chosen = set(indices)
+        if raw is not None:
+            from ocrkit.anchoring.raw_ocr import raw_prior
+
+            return raw_prior(raw, [prior[i]["box"] for i in sorted(chosen)], width, height)
         return [{**p, "target": i in chosen} for i, p in enumerate(prior)]
 
     def pick(n: int) -> list[int]:
@@ -149,9 +164,10 @@ def instances_from_image(
 
 
 def funsd_vqa(
-    root: str | Path, masks: bool = True, source: str = "funsd"
+    root: str | Path, masks: bool = True, source: str = "funsd", priors: bool = True
 ) -> Iterator[AnchorInstance]:
-    """Key-value questions of FUNSD forms: a linked question entity -> its answer entity."""
+    """Key-value questions of FUNSD forms: a linked question entity -> its answer entity
+    (``priors=False``: no OCR prior, the paper's rule for document pages)."""
     root = Path(root)
     for ann in sorted((root / "annotations").glob("*.json")):
         from ocrkit.tabench.sources import funsd_image
@@ -187,7 +203,9 @@ def funsd_vqa(
                     answer=other["text"].strip(),
                     box=_clip(other["box"], width, height),
                     regions=regions if masks else [],
-                    prior=[{**p, "target": id(w) in targets} for p, w in zip(prior, words)],
+                    prior=[{**p, "target": id(w) in targets} for p, w in zip(prior, words)]
+                    if priors
+                    else [],
                     source=source,
                 )
 
@@ -308,13 +326,20 @@ def _drop_bench_images(
 
 
 def build_instances(
-    spec: Mapping[str, Any] | str, seed: int = 0, cache_dir: str | Path | None = None
+    spec: Mapping[str, Any] | str,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    ocr_engine: Any = None,
 ) -> list[AnchorInstance]:
     """Instances of one data spec (see ``docs/qmask.md``)::
 
     {type: icdar | funsd | jsonl | synth | instances, path: ..., tasks: [r2t, t2r, ...],
      per_image: 4, vqa_masks: true, num_images: 1000, exclude: [bench.jsonl], limit: N,
-     holdout: tabench-local}
+     holdout: tabench-local, prior: paper | gt | ocr | none, ocr_cache: FILE}
+
+    ``prior`` picks the OCR-prior candidates (module docstring); ``V_raw`` comes from
+    ``ocr_engine`` (default RapidOCR; any ``image -> [(text, box)]`` callable), cached in
+    ``ocr_cache`` (default ``<cache>/qmask-vraw/<engine>.jsonl``) by image hash.
 
     Images held apart for a bench (the committed ``tabench-local`` split, and ``holdout``) are
     never training images: they are left out, matched by path and by file hash, with a loud
@@ -334,6 +359,8 @@ def build_instances(
     limit = spec.pop("limit", None)
     exclude = spec.pop("exclude", []) or []
     holdout = spec.pop("holdout", None)
+    prior_mode = str(spec.pop("prior", "paper"))
+    raw_of = prior_source(prior_mode, cache_dir, spec.pop("ocr_cache", None), ocr_engine)
     excluded = _excluded_images([exclude] if isinstance(exclude, str) else exclude)
     rng = np.random.default_rng(int(spec.pop("seed", seed)))
     spec_path = spec.get("path", "")
@@ -354,7 +381,7 @@ def build_instances(
             path, spec.pop("category", "scene"), source=kind if kind == "synth" else Path(path).stem
         ):
             if str(img.path) not in excluded:
-                out += instances_from_image(img, rng, tasks, per_image)
+                out += instances_from_image(img, rng, tasks, per_image, raw=raw_of(img))
     elif kind == "funsd":
         root = spec.pop("path")
         vqa_masks = bool(spec.pop("vqa_masks", True))
@@ -362,9 +389,14 @@ def build_instances(
         if anchor_tasks:
             for img in read_funsd(root):
                 if str(img.path) not in excluded:
-                    out += instances_from_image(img, rng, anchor_tasks, per_image)
+                    out += instances_from_image(img, rng, anchor_tasks, per_image, raw=raw_of(img))
         if "vqa" in tasks:
-            out += [v for v in funsd_vqa(root, vqa_masks) if v.image not in excluded]
+            kind_vqa = prior_kind(prior_mode, "document")
+            if kind_vqa == "ocr":
+                raise ValueError("data spec prior 'ocr' is not supported for FUNSD vqa questions")
+            # gt: the form's words, as before; paper / none: documents get no OCR prior
+            vqa = funsd_vqa(root, vqa_masks, priors=kind_vqa == "gt")
+            out += [v for v in vqa if v.image not in excluded]
     else:
         raise ValueError(f"data spec type {kind!r}: use icdar, funsd, jsonl, synth or instances")
     spec.pop("name", None)

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import torch
 
+from ocrkit.anchoring.coords import from_model_box, to_model_box
 from ocrkit.anchoring.data import build_prompt
 from ocrkit.anchoring.spi import PriorItem
 
@@ -112,6 +113,7 @@ class QMaskPredictor:
         self.model = model.to(self.device).eval()
         self.max_new_tokens, self.threshold = int(max_new_tokens), float(threshold)
         self.collate = model.collator(padding_side="left")
+        self.adapter = model.box_adapter()  # the model's box convention (model.coords)
         self._lock = threading.Lock()
 
     @classmethod
@@ -128,8 +130,19 @@ class QMaskPredictor:
         prior: Sequence[PriorItem] = (),
         max_new_tokens: int | None = None,
     ) -> AnchorResult:
-        """Answer ``query`` about one image (or several) and read its mask and boxes."""
+        """Answer ``query`` about one image (or several) and read its mask and boxes.
+
+        ``query`` is sent as written (boxes in it must already be in the model's convention,
+        :meth:`model_box`); ``prior`` boxes are absolute pixels of the first image and are
+        converted here. The mask boxes are always absolute pixels.
+        """
         images = [images] if isinstance(images, np.ndarray) else list(images)
+        if prior:
+            h0, w0 = images[0].shape[:2]
+            prior = [
+                PriorItem(p.text, to_model_box(self.adapter, p.box, w0, h0), p.target)
+                for p in prior
+            ]
         sample = {
             "images": images,
             "prompt": build_prompt(query, prior),
@@ -184,6 +197,14 @@ class QMaskPredictor:
 
     # --- TABench / serving -----------------------------------------------------------------------
 
+    def model_box(self, box: Sequence[float], width: int, height: int) -> list[int]:
+        """An absolute box as this model reads it in a prompt (its family's convention)."""
+        return to_model_box(self.adapter, box, width, height)
+
+    def absolute_box(self, box: Sequence[float], width: int, height: int) -> list[float]:
+        """A box the model wrote, in absolute pixels of the original image."""
+        return from_model_box(self.adapter, box, width, height)
+
     def answer(self, image: np.ndarray, prompt: str) -> str:
         """The answer text only (``ocrkit.tabench.local.LocalModel``)."""
         return self.anchor(image, prompt).answer
@@ -208,7 +229,9 @@ class QMaskAnchorer:
         from ocrkit.tabench.parsing import find_text
         from ocrkit.tabench.schema import r2t_prompt
 
-        return find_text(self.predictor.answer(image, r2t_prompt(list(box)))) or ""
+        h, w = image.shape[:2]
+        prompt = r2t_prompt(self.predictor.model_box(box, w, h))
+        return find_text(self.predictor.answer(image, prompt)) or ""
 
     def t2r(self, image: np.ndarray, text: str) -> list[list[float]]:
         from ocrkit.tabench.parsing import find_boxes
@@ -218,7 +241,8 @@ class QMaskAnchorer:
         from_text = find_boxes(result.answer) or []
         if self.boxes == "mask" or (self.boxes == "text+mask" and not from_text):
             return result.boxes[0]
-        return [[float(v) for v in b] for b in from_text]
+        h, w = image.shape[:2]
+        return [self.predictor.absolute_box(b, w, h) for b in from_text]
 
 
 def qmask_engine(

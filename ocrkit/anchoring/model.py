@@ -30,6 +30,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ocrkit.anchoring.coords import COORDS, family_adapter
 from ocrkit.anchoring.cqmd import CQMDConfig, CQMDHead, mask_loss
 from ocrkit.anchoring.loading import load_processor, load_vlm, lora_config
 from ocrkit.config import ConfigError, to_dataclass
@@ -38,7 +39,7 @@ from ocrkit.utils.io import atomic_path, atomic_write_json
 log = logging.getLogger(__name__)
 
 FORMAT = "ocrkit.qmask"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: head sizes resolved in the file, coords
 CONFIG_FILE = "qmask_config.json"
 FINETUNE = ("full", "lora", "head")
 MODEL_INPUTS = (
@@ -74,7 +75,8 @@ class QMaskConfig:
     freeze_vision: bool = False
     train_merger: bool = True
     lora: dict = field(default_factory=lambda: {"r": 16, "alpha": 32, "dropout": 0.05})
-    head: dict = field(default_factory=dict)  # CQMDConfig fields
+    head: dict = field(default_factory=dict)  # CQMDConfig fields (size: paper | small)
+    coords: str = "native"  # box coordinates: the family's own (TABench's adapters) | absolute
     lambda_txt: float = 1.0
     lambda_seg: float = 1.0
     head_lr_scale: float = 1.0  # the head's lr / the VLM's lr (the paper: one lr)
@@ -93,6 +95,8 @@ class QMaskConfig:
         unknown = set(self.head) - set(CQMDConfig.__dataclass_fields__) - {"hidden_size"}
         if unknown:
             raise ConfigError(f"recipe key {section}.head: unknown keys {sorted(unknown)}")
+        if self.coords not in COORDS:
+            raise ConfigError(f"recipe key {section}.coords: use one of {', '.join(COORDS)}")
         unknown = set(self.lora) - {"r", "alpha", "dropout", "target_modules"}
         if unknown:
             raise ConfigError(f"recipe key {section}.lora: unknown keys {sorted(unknown)}")
@@ -158,8 +162,12 @@ class QMask(nn.Module):
         if not path.is_file():
             raise FileNotFoundError(f"{directory} is not a Q-Mask folder (no {CONFIG_FILE})")
         saved = json.loads(path.read_text(encoding="utf-8"))
-        if saved.pop("format", None) != FORMAT or saved.pop("version", 0) > FORMAT_VERSION:
+        version = saved.pop("version", 0) if saved.get("format") == FORMAT else None
+        if saved.pop("format", None) != FORMAT or version is None or version > FORMAT_VERSION:
             raise ValueError(f"{path}: not a Q-Mask config of a version this ocrkit reads")
+        if version < 2:  # saved before the paper-size head and native coordinates
+            saved["head"] = {"size": "small", **saved.get("head", {})}
+            saved.setdefault("coords", "absolute")
         saved.pop("saved_vlm", None)
         config = QMaskConfig(**saved)
         processor = load_processor(directory / "processor")
@@ -250,6 +258,12 @@ class QMask(nn.Module):
                     )
         return groups
 
+    def box_adapter(self) -> Any:
+        """The TABench adapter of this model's box convention (``model.coords``, see
+        :mod:`ocrkit.anchoring.coords`): prompts, answers and priors go through it."""
+        processor = getattr(self.processor, "image_processor", None)
+        return family_adapter(str(self.vlm.config.model_type), processor, self.config.coords)
+
     def parameter_counts(self) -> dict[str, int]:
         """Total, trainable, head and LoRA parameter counts."""
         params = list(self.named_parameters())
@@ -329,6 +343,9 @@ class QMask(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         record = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(self.config)}
+        sizes = self.head.config.to_dict()
+        sizes.pop("hidden_size")
+        record["head"] = sizes  # every size written out: a later default never changes it
         record["saved_vlm"] = self.saves_vlm
         atomic_write_json(directory / CONFIG_FILE, record)
         head = {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}

@@ -16,7 +16,9 @@ box is about 0.76, the figure the paper reports. (Moving every side by exactly `
 about 0.57, so the paper's range is read as the amplitude.)
 Transcript perturbation: a corruption ratio ``rho ~ U[0.2, 0.6]`` of the length gives
 ``n = max(1, round(rho * len))`` edits, each a deletion with probability 0.7256 and an insertion
-otherwise (0.2744).
+otherwise (0.2744): the shares are read *per edit* (``share_per: edit``), the way shares of
+character-level OCR errors are counted; ``share_per: transcript`` draws one kind for all the
+edits of a transcript instead (the other reading of the paper's sentence; see docs/qmask.md).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 OPS = ("delete", "jitter", "perturb")
 PRIOR_HEADER = "OCR prior (may be incomplete or wrong):"
 INSERT_ALPHABET = string.ascii_letters + string.digits
+SHARE_PER = ("edit", "transcript")
 
 
 @dataclass
@@ -46,6 +49,7 @@ class SPIConfig:
     jitter_range: list = field(default_factory=lambda: [0.12, 0.17])
     perturb_range: list = field(default_factory=lambda: [0.2, 0.6])
     delete_share: float = 0.7256  # of transcript edits; insertions get the rest (0.2744)
+    share_per: str = "edit"  # edit: each edit draws its kind | transcript: one kind per string
     max_items: int = 20  # prior lines per prompt (targets are always kept)
 
     def __post_init__(self) -> None:
@@ -53,6 +57,8 @@ class SPIConfig:
             raise ValueError(f"spi.op_probs needs exactly the keys {OPS}")
         if abs(sum(self.op_probs.values()) - 1.0) > 1e-6:
             raise ValueError("spi.op_probs must sum to 1")
+        if self.share_per not in SHARE_PER:
+            raise ValueError(f"spi.share_per must be one of {SHARE_PER}")
         if self.gamma_probs is not None and len(self.gamma_probs) != len(self.gammas):
             raise ValueError("spi.gamma_probs needs one probability per gamma")
 
@@ -87,11 +93,17 @@ def perturb_transcript(
     ratio_range: Sequence[float] = (0.2, 0.6),
     delete_share: float = 0.7256,
     alphabet: str = INSERT_ALPHABET,
+    share_per: str = "edit",
 ) -> tuple[str, int, int]:
-    """``(new_text, deletions, insertions)``: ``round(rho * len)`` random character edits."""
+    """``(new_text, deletions, insertions)``: ``round(rho * len)`` random character edits, each
+    a deletion with probability ``delete_share`` (``share_per="edit"``), or all deletions with
+    that probability and all insertions otherwise (``"transcript"``)."""
     chars = list(text)
     n = max(1, int(round(rng.uniform(*ratio_range) * len(chars))))
-    n_del = int(rng.binomial(n, delete_share))
+    if share_per == "transcript":
+        n_del = n if rng.random() < delete_share else 0
+    else:
+        n_del = int(rng.binomial(n, delete_share))
     if n_del >= len(chars):  # never delete every character (only 1-character strings)
         n_del = len(chars) - 1
     n_ins = n - n_del
@@ -113,7 +125,9 @@ def corrupt(
         return None, op
     if op == "jitter":
         return PriorItem(item.text, jitter_box(item.box, rng, config.jitter_range), item.target), op
-    text, _, _ = perturb_transcript(item.text, rng, config.perturb_range, config.delete_share)
+    text, _, _ = perturb_transcript(
+        item.text, rng, config.perturb_range, config.delete_share, share_per=config.share_per
+    )
     return PriorItem(text, list(item.box), item.target), op
 
 

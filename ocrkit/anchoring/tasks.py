@@ -33,12 +33,18 @@ log = logging.getLogger(__name__)
 DATA_KEYS = ("train", "val", "val_max_samples", "val_generate", "spi", "font", "cache_dir")
 
 
-def _instances(specs: Any, seed: int, cache_dir: str | None) -> list[list[Any]]:
+def _instances(
+    specs: Any, seed: int, cache_dir: str | None, prior: str | None = None
+) -> list[list[Any]]:
+    """Instances of each spec; ``prior`` is the default prior mode (validation: ``none``, as
+    it never injects a prior, so no OCR pass runs for it)."""
     from ocrkit.anchoring.generate import build_instances
 
     specs = specs if isinstance(specs, list) else [specs]
     out = []
     for i, spec in enumerate(specs):
+        if prior and isinstance(spec, Mapping) and "prior" not in spec:
+            spec = {**spec, "prior": prior}
         repeat = int(spec.get("repeat", 1)) if isinstance(spec, Mapping) else 1
         try:
             items = build_instances(spec, seed=seed + i, cache_dir=cache_dir)
@@ -125,13 +131,19 @@ def qmask_task(config: Mapping[str, Any]) -> TaskParts:
     cache = data.get("cache_dir")
     spi = to_dataclass(SPIConfig, data.get("spi"), "data.spi")
     font = data.get("font")
-    parts = [AnchorDataset(items, spi, font) for items in _instances(data["train"], seed, cache)]
+    coords = model.box_adapter()
+    parts = [
+        AnchorDataset(items, spi, font, coords=coords)
+        for items in _instances(data["train"], seed, cache)
+    ]
     train = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     eval_fn = None
     if data.get("val"):
-        val_items = [x for items in _instances(data["val"], seed + 1000, cache) for x in items]
+        val_items = [
+            x for items in _instances(data["val"], seed + 1000, cache, "none") for x in items
+        ]
         val_items = val_items[: int(data.get("val_max_samples", 64))]
-        val = AnchorDataset(val_items, None, font)
+        val = AnchorDataset(val_items, None, font, coords=coords)
         eval_fn = make_eval_fn(val, model.collator(), generate=int(data.get("val_generate", 16)))
     counts = model.parameter_counts()
     info = {

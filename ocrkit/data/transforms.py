@@ -74,6 +74,44 @@ class StrTransform:
         )
 
 
+def shrink_pad(image: np.ndarray, scale: float = 0.5, anchor: str = "center") -> np.ndarray:
+    """Resize ``image`` by ``scale`` and pad it back to its size with black.
+
+    ``anchor`` places the shrunk image: ``center`` (default) or ``topleft``.
+    """
+    if not 0.0 < scale <= 1.0:
+        raise ValueError(f"shrink scale must be in (0, 1], got {scale}")
+    if anchor not in {"center", "topleft"}:
+        raise ValueError(f"anchor must be 'center' or 'topleft', got {anchor!r}")
+    h, w = image.shape[:2]
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros_like(image)
+    top, left = ((h - nh) // 2, (w - nw) // 2) if anchor == "center" else (0, 0)
+    canvas[top : top + nh, left : left + nw] = small
+    return canvas
+
+
+class ShrinkPad:
+    """:func:`shrink_pad` as a training transform (MNSP Fig. 4: fine-tuning on the 0.5x shrunk,
+    black-padded corpus), applied with probability ``p`` (drawn from the global numpy RNG,
+    which the trainer seeds per sample)."""
+
+    def __init__(self, scale: float = 0.5, p: float = 1.0, anchor: str = "center") -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"shrink_pad p must be in [0, 1], got {p}")
+        shrink_pad(np.zeros((2, 2, 3), np.uint8), scale, anchor)  # checks scale and anchor
+        self.scale, self.p, self.anchor = float(scale), float(p), anchor
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        if self.p < 1.0 and np.random.random() >= self.p:
+            return image
+        return shrink_pad(image, self.scale, self.anchor)
+
+    def __repr__(self) -> str:
+        return f"ShrinkPad(scale={self.scale}, p={self.p}, anchor={self.anchor!r})"
+
+
 class Compose:
     """Apply callables in order (e.g. ``Compose([StrAugment(), StrTransform()])``); picklable."""
 

@@ -19,7 +19,7 @@ from ocrkit.pretrain.encoders import (
     load_encoder,
     save_pretrain_folder,
 )
-from ocrkit.pretrain.losses import feature_target, pixel_target
+from ocrkit.pretrain.losses import TARGET_NORMS, feature_target, pixel_target
 from ocrkit.pretrain.views import PretrainViews
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ def normalize_config(
     out["img_size"] = [int(v) for v in out["img_size"]]
     if out["target"] not in TARGETS:
         raise ValueError(f"{section}.target must be one of {TARGETS}, got {out['target']!r}")
+    if out.get("target_norm", "none") not in TARGET_NORMS:
+        raise ValueError(
+            f"{section}.target_norm must be one of {TARGET_NORMS}, got {out['target_norm']!r}"
+        )
     if not 0.0 <= float(out["mask_ratio"]) < 1.0:
         raise ValueError(f"{section}.mask_ratio must be in [0, 1), got {out['mask_ratio']}")
     return out
@@ -117,8 +121,12 @@ class PretrainModel(nn.Module):
     def targets(self, images: torch.Tensor) -> torch.Tensor:
         """Per-patch regression targets ``[B, N, target_dim]`` of ``images`` (no gradients)."""
         if self.teacher is not None:
-            return feature_target(self.teacher(images, return_cls=False))
+            return self.feature_targets(self.teacher(images, return_cls=False))
         return pixel_target(images, self.patch, normalize=bool(self.config["norm_pix"]))
+
+    def feature_targets(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher tokens as regression targets (``model.target_norm``)."""
+        return feature_target(tokens, self.config.get("target_norm", "layernorm"))
 
     def grid(self, size: tuple[int, int] | list[int]) -> tuple[int, int]:
         return self.encoder.grid_size(int(size[0]), int(size[1]))

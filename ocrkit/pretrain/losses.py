@@ -1,8 +1,9 @@
 """Every pretraining loss in one place: targets, L_nsp, L_mim (also the MAE baseline), L_mla.
 
 MNSP (Chen et al., 2026, Sec. 3) trains with ``L = L_nsp + L_mim + L_mla``. Feature targets are a
-frozen teacher's patch tokens normalized by a LayerNorm without affine parameters (LMIM's
-convention); pixel targets are MAE's per-patch normalized pixels (``norm_pix_loss``).
+frozen teacher's patch tokens, as they are (MNSP's Eq. 3, the default there) or normalized by a
+LayerNorm without affine parameters (LMIM's convention, ``target_norm: layernorm``; the MIM
+baseline's default); pixel targets are MAE's per-patch normalized pixels (``norm_pix_loss``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
     return x.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // patch) * (w // patch), patch * patch * c)
 
 
-def feature_target(tokens: torch.Tensor) -> torch.Tensor:
-    """Teacher patch tokens ``[B, N, C]`` normalized per token (LayerNorm, no affine), in fp32."""
+TARGET_NORMS = ("none", "layernorm")
+
+
+def feature_target(tokens: torch.Tensor, norm: str = "layernorm") -> torch.Tensor:
+    """Teacher patch tokens ``[B, N, C]`` in fp32: normalized per token (LayerNorm, no affine;
+    LMIM's convention) with ``norm="layernorm"``, as they are with ``"none"``."""
+    if norm not in TARGET_NORMS:
+        raise ValueError(f"target_norm must be one of {TARGET_NORMS}, got {norm!r}")
+    if norm == "none":
+        return tokens.float()
     return F.layer_norm(tokens.float(), (tokens.shape[-1],))
 
 

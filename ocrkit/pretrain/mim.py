@@ -34,6 +34,7 @@ class MaskedImageModel(PretrainModel):
         "target": "pixel",  # pixel | feature (feature needs a teacher)
         "norm_pix": True,  # MAE's norm_pix_loss for pixel targets
         "teacher": None,
+        "target_norm": "layernorm",  # feature targets: LMIM's non-affine LayerNorm | none
         "augment": "none",  # MAERec pretrains on plain resized images
         "decoder": {"dim": 512, "depth": 8, "num_heads": 16},  # MAERec's ViT-S decoder
     }

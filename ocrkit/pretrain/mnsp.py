@@ -11,10 +11,14 @@ one adjacent pair of scales ``(s_k, s_k+1)`` drawn uniformly from ``scales`` (de
 * **MIM with NSP guidance** -- a zoomed-in view, 80% masked, is encoded from its visible tokens;
   a 2-block decoder fills mask tokens, block 1 cross-attends to ``E(s_k)`` and block 2 to
   ``D_nsp(F)`` (not detached: ``L_mim`` trains the NSP decoder too); ``L_mim`` is the MSE on
-  masked tokens against ``E_t`` of the unmasked zoomed view.
+  masked tokens against ``E_t(I)`` of Eq. 3: the teacher runs on the *original* image and each
+  zoom-view token's target is the teacher's feature at the same image location (the teacher's
+  grid cropped to the zoom box and resampled to the zoom grid, :func:`crop_tokens`;
+  ``mim_target: zoom`` is the teacher on the zoom view itself, ocrkit's earlier reading).
 * **MLA** -- ``L_mla = ||E(s_mask)^cls - E(s_k)^cls||^2 + ||E(s_mask)^cls - E(s_k+1)^cls||^2``.
 
-``L = L_nsp + L_mim + L_mla``. Every ablation of the paper is a switch (see :data:`ABLATIONS`).
+``L = L_nsp + L_mim + L_mla``. Feature targets are the teacher's tokens as they are
+(``target_norm: none``; ``layernorm`` is LMIM's per-token non-affine LayerNorm). Every ablation of the paper is a switch (see :data:`ABLATIONS`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from ocrkit.pretrain.base import PretrainModel
 from ocrkit.pretrain.decoders import MaskedDecoder, NSPDecoder
 from ocrkit.pretrain.losses import mim_loss, mla_loss, nsp_loss
 from ocrkit.pretrain.masking import random_masking
-from ocrkit.pretrain.views import resize_images, upsample_tokens
+from ocrkit.pretrain.views import crop_tokens, resize_images, upsample_tokens
 
 DEFAULT_SCALES = [[4, 16], [8, 32], [16, 64], [32, 128]]
+MIM_TARGETS = ("original", "zoom")
 
 # Recipe overrides of each ablation in the paper's Tables 3, 4, 5 and 7.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -54,8 +59,10 @@ class MNSP(PretrainModel):
         "img_size": [32, 128],
         "teacher": None,  # any ocrkit encoder folder (MAERec-style MIM encoder in the paper)
         "target": "feature",  # feature | pixel (Table 7)
+        "target_norm": "none",  # feature targets as Eq. 3 | layernorm (LMIM's convention)
+        "mim_target": "original",  # Eq. 3: E_t(I) at the zoom tokens' places | zoom (E_t(zoom))
         "norm_pix": True,  # pixel targets: per-patch normalized
-        "scales": DEFAULT_SCALES,
+        "scales": DEFAULT_SCALES,  # ocrkit's choice: the paper does not list the sizes
         "mask_ratio": 0.8,
         "nsp": True,  # NSP branch (Table 3)
         "mim": True,  # MIM branch (Table 3)
@@ -72,6 +79,8 @@ class MNSP(PretrainModel):
         c = self.config
         self.use_nsp, self.use_mim = bool(c["nsp"]), bool(c["mim"])
         self.use_mla, self.use_guidance = bool(c["mla"]), bool(c["guidance"])
+        if c["mim_target"] not in MIM_TARGETS:
+            raise ValueError(f"model.mim_target must be one of {MIM_TARGETS}")
         self._check_switches()
         self.scales = [tuple(int(v) for v in s) for s in c["scales"]]
         self.grids = [self.grid(s) for s in self.scales]
@@ -119,9 +128,31 @@ class MNSP(PretrainModel):
     def from_config(cls, config: Mapping[str, Any]) -> MNSP:
         return cls(config)
 
+    @property
+    def mim_from_original(self) -> bool:
+        """Whether L_mim's targets come from the teacher on the original image (Eq. 3)."""
+        return self.use_mim and self.teacher is not None and self.config["mim_target"] == "original"
+
     def required_views(self) -> tuple[str, ...]:
         views = ("small", "large") if (self.use_nsp or self.use_mla) else ()
-        return views + (("zoom",) if self.use_mim else ())
+        views += ("zoom",) if self.use_mim else ()
+        return views + (("original",) if self.mim_from_original else ())
+
+    @torch.no_grad()
+    def mim_targets(self, views: Mapping[str, torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
+        """L_mim's targets for the zoom view's ``grid`` (see the module docstring)."""
+        zoom = views["zoom"]
+        if not self.mim_from_original:
+            return self.targets(zoom.to(next(self.encoder.parameters()).device))
+        if "original" not in views or "zoom_box" not in views:
+            raise ValueError(
+                "mim_target=original needs the 'original' view and 'zoom_box' "
+                "(model.view_transform() makes them); or set model.mim_target=zoom"
+            )
+        original = views["original"].to(zoom.device)
+        tokens = self.teacher(original, return_cls=False)
+        full = self.grid(original.shape[-2:])
+        return self.feature_targets(crop_tokens(tokens, full, views["zoom_box"], grid))
 
     def sample_pair(self) -> int:
         """``k`` of the pair ``(s_k, s_k+1)``, uniform, from torch's global RNG."""
@@ -137,7 +168,8 @@ class MNSP(PretrainModel):
         """
         out = self.forward(batch["views"], pair)
         losses = {k: v for k, v in out.items() if k.startswith("loss_")}
-        return {"loss": sum(losses.values()), **losses}
+        extra = {"mim_target_var": out["mim_target_var"]} if "mim_target_var" in out else {}
+        return {"loss": sum(losses.values()), **losses, **extra}
 
     def forward(self, views: Mapping[str, torch.Tensor], pair: int | None = None) -> dict[str, Any]:
         """All branch outputs and losses for one batch of views (see the module docstring)."""
@@ -170,7 +202,10 @@ class MNSP(PretrainModel):
             memories = [small[:, 1:], out["d_nsp"]] if self.use_guidance else []
             pred = self.mim_decoder(masked, masking, grid, memories)
             out.update(e_masked=masked, masking=masking, mim_pred=pred)
-            out["loss_mim"] = mim_loss(pred, self.targets(zoom), masking.mask)
+            target = self.mim_targets({**views, "zoom": zoom}, grid)
+            out["loss_mim"] = mim_loss(pred, target, masking.mask)
+            # per-token variance of the targets (logged): loss_mim / it compares target choices
+            out["mim_target_var"] = target.float().var(dim=1).mean().detach()
         if self.use_mla:
             out["loss_mla"] = mla_loss(out["e_masked"][:, 0], small[:, 0], large[:, 0])
         return out

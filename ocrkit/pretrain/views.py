@@ -6,9 +6,12 @@ image into the named views a pretraining model asks for, each ``[3, 32, 128]`` i
 * ``image``: the image (MIM baseline);
 * ``small`` / ``large``: two independently augmented copies (MNSP's ``s_k`` and ``s_k+1`` views,
   resized to their scales on the model side, where the pair is drawn per step);
-* ``zoom``: a zoomed-in view -- a random crop enlarged back to 32x128 -- for the masked branch.
+* ``zoom``: a zoomed-in view -- a random crop enlarged back to 32x128 -- for the masked branch;
+* ``original``: the image without augmentation (the teacher's input ``I`` of MNSP's Eq. 3); with
+  ``zoom`` it also gives ``zoom_box``, the crop as ``[y0, x0, y1, x1]`` fractions of the image.
 
-Model side (torch, per batch): :func:`resize_images` and :func:`upsample_tokens`.
+Model side (torch, per batch): :func:`resize_images`, :func:`upsample_tokens` and
+:func:`crop_tokens`.
 
 Randomness comes from the global numpy RNG, which the trainer seeds per sample
 (:mod:`ocrkit.train.sampling`), so views depend only on the sample's position in the run.
@@ -26,7 +29,7 @@ import torch.nn.functional as F
 from ocrkit.data.render import imageops as ops
 from ocrkit.data.transforms import StrTransform
 
-VIEW_NAMES = ("image", "small", "large", "zoom")
+VIEW_NAMES = ("image", "small", "large", "zoom", "original")
 AUGMENTS = ("photometric", "none")  # plus any StrAugment preset name ("abinet", "parseq")
 DEFAULT_ZOOM = (0.5, 1.0)
 
@@ -95,6 +98,23 @@ def build_augment(name: str | None) -> Any:
     return StrAugment(preset=name)
 
 
+def zoom_box(
+    shape: Sequence[int], zoom: tuple[float, float], rng: np.random.Generator | None = None
+) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of a random crop of an image of ``shape`` (see
+    :func:`zoom_crop`)."""
+    lo, hi = zoom
+    if not 0.0 < lo <= hi <= 1.0:
+        raise ValueError(f"zoom range must satisfy 0 < lo <= hi <= 1, got {zoom}")
+    rng = rng or _rng()
+    f = rng.uniform(lo, hi)
+    h, w = int(shape[0]), int(shape[1])
+    ch, cw = max(1, round(h * f)), max(1, round(w * f))
+    top = int(rng.integers(0, h - ch + 1))
+    left = int(rng.integers(0, w - cw + 1))
+    return top, left, ch, cw
+
+
 def zoom_crop(
     image: np.ndarray, zoom: tuple[float, float], rng: np.random.Generator | None = None
 ) -> np.ndarray:
@@ -104,15 +124,7 @@ def zoom_crop(
     it magnifies strokes by ``1/f`` (``zoom = (0.5, 1.0)``: up to 2x, covering 25-100% of the
     area).
     """
-    lo, hi = zoom
-    if not 0.0 < lo <= hi <= 1.0:
-        raise ValueError(f"zoom range must satisfy 0 < lo <= hi <= 1, got {zoom}")
-    rng = rng or _rng()
-    f = rng.uniform(lo, hi)
-    h, w = image.shape[:2]
-    ch, cw = max(1, round(h * f)), max(1, round(w * f))
-    top = int(rng.integers(0, h - ch + 1))
-    left = int(rng.integers(0, w - cw + 1))
+    top, left, ch, cw = zoom_box(image.shape, zoom, rng)
     return image[top : top + ch, left : left + cw]
 
 
@@ -143,13 +155,21 @@ class PretrainViews:
     def __call__(self, image: np.ndarray) -> dict[str, torch.Tensor]:
         rng = _rng()
         out = {}
+        h, w = image.shape[:2]
         for name in self.views:
             view = image
             if name == "zoom" and self.zoom is not None:
-                view = zoom_crop(view, self.zoom, rng)
-            if self.augment is not None:
+                top, left, ch, cw = zoom_box(image.shape, self.zoom, rng)
+                view = image[top : top + ch, left : left + cw]
+                box = [top / h, left / w, (top + ch) / h, (left + cw) / w]
+                out["zoom_box"] = torch.tensor(box, dtype=torch.float32)
+            elif name == "zoom":
+                out["zoom_box"] = torch.tensor([0.0, 0.0, 1.0, 1.0])
+            if self.augment is not None and name != "original":
                 view = self.augment(np.ascontiguousarray(view), rng)
             out[name] = self.to_tensor(np.ascontiguousarray(view))
+        if "original" not in self.views:
+            out.pop("zoom_box", None)  # only the Eq. 3 target reads it
         return out
 
     def __repr__(self) -> str:
@@ -197,3 +217,38 @@ def upsample_tokens(
     x = tokens.transpose(1, 2).reshape(b, c, h, w)
     x = F.interpolate(x, size=tuple(int(v) for v in new_grid), mode="bicubic", align_corners=False)
     return x.flatten(2).transpose(1, 2)
+
+
+def crop_tokens(
+    tokens: torch.Tensor,
+    grid: Sequence[int],
+    boxes: torch.Tensor,
+    out_grid: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Tokens ``[B, h*w, C]`` of whole images, cropped to ``boxes`` and resampled (bilinear) to
+    ``out_grid`` (default: ``grid``): token ``(i, j)`` of the result is the feature at the
+    centre of cell ``(i, j)`` of the box, read off the token grid (cell centres at
+    ``(k + 0.5) / h``; outside the outer centres the border token is used).
+
+    ``boxes [B, 4]`` are ``[y0, x0, y1, x1]`` fractions of the image (``zoom_box`` of
+    :class:`PretrainViews`). This is MNSP's Eq. 3 target for a zoom-in view: the teacher's
+    features of the original image at the image location of each zoom-view token.
+    """
+    b, n, c = tokens.shape
+    h, w = int(grid[0]), int(grid[1])
+    if n != h * w:
+        raise ValueError(f"{n} tokens do not fill a {h}x{w} grid")
+    oh, ow = (h, w) if out_grid is None else (int(out_grid[0]), int(out_grid[1]))
+    boxes = boxes.to(device=tokens.device, dtype=torch.float32)
+    v = (torch.arange(oh, device=tokens.device, dtype=torch.float32) + 0.5) / oh
+    u = (torch.arange(ow, device=tokens.device, dtype=torch.float32) + 0.5) / ow
+    ys = boxes[:, 0:1] + v[None] * (boxes[:, 2:3] - boxes[:, 0:1])  # [B, oh] image fractions
+    xs = boxes[:, 1:2] + u[None] * (boxes[:, 3:4] - boxes[:, 1:2])  # [B, ow]
+    sample = torch.stack(
+        [xs[:, None, :].expand(b, oh, ow), ys[:, :, None].expand(b, oh, ow)], dim=-1
+    )
+    x = tokens.float().transpose(1, 2).reshape(b, c, h, w)
+    out = F.grid_sample(
+        x, sample * 2.0 - 1.0, mode="bilinear", padding_mode="border", align_corners=False
+    )
+    return out.flatten(2).transpose(1, 2).to(tokens.dtype)

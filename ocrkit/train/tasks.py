@@ -9,6 +9,7 @@ The ``str`` task (supervised recognizer) reads these recipe sections::
     data:
       protocol: parseq36         # label filter/normalization for training and validation
       augment: abinet            # StrAugment preset, or null
+      shrink_pad: null           # or 0.5 / {scale: 0.5, p: 1.0}: MNSP Fig. 4 training corpus
       train:                     # dataset specs (see ocrkit.data.open_dataset); a dict spec may add
         - ${OCRKIT_DATA}/str/iiit5k_train
         - {path: ..., holdout: 200, repeat: 2}   # 200 seeded samples -> validation; 2x oversampled
@@ -142,6 +143,15 @@ def build_str_data(config: Mapping[str, Any], model_transform: Any, seed: int, w
         raise ConfigError("recipe key data.train: give at least one training dataset spec")
     protocol = data.get("protocol", "parseq36")
     steps: list[Any] = []
+    if data.get("shrink_pad"):  # MNSP Fig. 4: train on the 0.5x shrunk, black-padded corpus
+        from ocrkit.data.transforms import ShrinkPad
+
+        opt = data["shrink_pad"]
+        opt = opt if isinstance(opt, Mapping) else {"scale": opt}
+        try:
+            steps.append(ShrinkPad(**opt))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"recipe key data.shrink_pad: {exc}") from None
     if data.get("augment"):
         try:
             from ocrkit.data.augment import StrAugment

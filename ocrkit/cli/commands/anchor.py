@@ -81,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--exclude", action="append", metavar="BENCH", help="skip the images of this TABench file"
     )
+    d.add_argument(
+        "--prior",
+        choices=["paper", "gt", "ocr", "none"],
+        default="paper",
+        help="OCR-prior candidates for SPI: paper (default; scene images: RapidOCR's raw output, "
+        "cached per image; documents: none), gt (the annotation), ocr, none",
+    )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument(
         "--preview", type=int, default=0, metavar="N", help="write N preview PNGs + prompts"
@@ -143,7 +150,7 @@ def run_data(args: argparse.Namespace) -> int:
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     specs: list[dict] = []
-    common = {"per_image": args.per_image, "exclude": args.exclude or []}
+    common = {"per_image": args.per_image, "exclude": args.exclude or [], "prior": args.prior}
     for path in args.icdar or []:
         specs.append(
             {"type": "icdar", "path": path, "tasks": [t for t in tasks if t != "vqa"], **common}
