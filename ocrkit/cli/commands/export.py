@@ -72,8 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_onnx(args: argparse.Namespace) -> int:
-    from ocrkit.export import export_onnx
-    from ocrkit.export.onnx import META_NAME
+    from ocrkit.export.onnx import META_NAME, export_onnx
 
     try:
         directory = export_onnx(args.model, args.output, args.opset, args.dynamo, args.verify)
@@ -96,7 +95,6 @@ def embedded_onnx_dir(name: str) -> Any:
     from pathlib import Path
 
     from ocrkit import __version__
-    from ocrkit.export import export_onnx
     from ocrkit.models.default import embedded_model_dir
 
     cache = Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
@@ -105,6 +103,8 @@ def embedded_onnx_dir(name: str) -> Any:
         return target
     if Path(name).is_dir():
         return Path(name)
+    from ocrkit.export.onnx import export_onnx  # torch: only the first time
+
     return export_onnx(embedded_model_dir(name), target)
 
 
@@ -115,7 +115,7 @@ def load_model(model: str | None, onnx: str | None, device: str | None = None) -
         from ocrkit.models import load_recognizer
 
         return load_recognizer(model, device=device)
-    from ocrkit.export import OnnxRecognizer, providers_for
+    from ocrkit.export.onnx_runtime import OnnxRecognizer, providers_for
 
     try:
         onnx = str(embedded_onnx_dir(onnx)) if onnx in EMBEDDED_NAMES else onnx
