@@ -187,6 +187,8 @@ def providers_for(device: str | None) -> list[Any] | None:
     if device is None or device == "cpu":
         return None
     if device == "cuda" or device.startswith("cuda:"):
-        index = int(device.partition(":")[2] or 0)
-        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        index = device.partition(":")[2] or "0"
+        if not index.isdigit():
+            raise ValueError(f"device {device!r}: expected cuda or cuda:N")
+        return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
     raise ValueError(f"ONNX models run on cpu or cuda, not {device!r}")

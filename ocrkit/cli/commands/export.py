@@ -112,13 +112,25 @@ def load_model(model: str | None, onnx: str | None, device: str | None = None) -
     """The predictor of ``--model DIR`` (torch) or ``--onnx DIR`` (onnxruntime; ``--device
     cuda`` picks its CUDA provider) for ``ocrkit recognize`` and ``ocrkit eval``."""
     if onnx is None:
+        from ocrkit.cli import check_device
         from ocrkit.models import load_recognizer
 
+        check_device(device)
         return load_recognizer(model, device=device)
     from ocrkit.export.onnx_runtime import OnnxRecognizer, providers_for
 
     try:
+        providers = providers_for(device)
+        if providers:
+            import onnxruntime
+
+            available = onnxruntime.get_available_providers()
+            if providers[0][0] not in available:
+                raise CliError(
+                    f"--device {device}: this onnxruntime has no {providers[0][0]} (it has "
+                    f"{', '.join(available)}); install onnxruntime-gpu or use --device cpu"
+                )
         onnx = str(embedded_onnx_dir(onnx)) if onnx in EMBEDDED_NAMES else onnx
-        return OnnxRecognizer.from_pretrained(onnx, providers=providers_for(device))
+        return OnnxRecognizer.from_pretrained(onnx, providers=providers)
     except ImportError as exc:
         raise CliError(str(exc)) from None

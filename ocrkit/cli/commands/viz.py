@@ -51,10 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _images(args: argparse.Namespace) -> tuple[list, list[str]]:
-    from ocrkit.models.preprocess import to_rgb_array
+    from ocrkit.cli.inputs import read_one_image
 
     if args.images:
-        return [to_rgb_array(p) for p in args.images], [Path(p).name for p in args.images]
+        return [read_one_image(p) for p in args.images], [Path(p).name for p in args.images]
     from ocrkit.data import open_dataset
 
     dataset = open_dataset(args.data)
