@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "timm", "torchvision")
 PROBE = """
 import json, sys
+HEAVY = ("torch", "timm", "torchvision")
 from ocrkit.cli import main
 try:
     rc = main(sys.argv[1:])
 except SystemExit as exc:
     rc = exc.code
-print(json.dumps({"rc": rc, "heavy": [m for m in %r if m in sys.modules]}))
-""" % (HEAVY,)
+print(json.dumps({"rc": rc, "heavy": [m for m in HEAVY if m in sys.modules]}))
+"""
 
 
 def run_cold(*argv: str) -> tuple[dict, str]:
