@@ -35,7 +35,7 @@ from ocrkit.export.onnx_runtime import (
     providers_for,
 )
 from ocrkit.models import checkpoint
-from ocrkit.models.recognizer import Recognizer
+from ocrkit.models.recognizer import Recognizer, load_recognizer
 from ocrkit.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -112,10 +112,11 @@ def export_onnx(
     """Write ``encoder.onnx``, ``decoder.onnx``, ``config.json``, ``charset.json`` and
     ``onnx.json`` to ``directory``; returns it.
 
-    ``model`` is a Recognizer or a model folder. ``dynamo=True`` uses the torch.export-based
-    exporter (needs ``onnxscript``; opset >= 18) instead of the TorchScript one. ``verify``
-    runs both graphs once with onnxruntime (when installed) and records the max abs
-    differences to torch in ``onnx.json``; one above 1e-3 (times the output scale) is an error.
+    ``model`` is a Recognizer, a model folder or an embedded model's name (``default``,
+    ``tiny``). ``dynamo=True`` uses the torch.export-based exporter (needs ``onnxscript``;
+    opset >= 18) instead of the TorchScript one. ``verify`` runs both graphs once with
+    onnxruntime (when installed) and records the max abs differences to torch in ``onnx.json``;
+    one above 1e-3 (times the output scale) is an error.
     """
     from ocrkit import __version__
 
@@ -124,7 +125,7 @@ def export_onnx(
         logger.info("the dynamo exporter writes opset 18 or newer: opset %d -> 18", opset)
         opset = 18
     if not isinstance(model, Recognizer):
-        model = Recognizer.from_pretrained(model)
+        model = load_recognizer(model)  # a folder, or an embedded name (default, tiny)
     ctc = _is_ctc(model.decoder)
     if not ctc and not callable(getattr(model.decoder, "token_logits", None)):
         name = type(model.decoder).__name__
