@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,10 +46,21 @@ def clone_dir(tmp_path) -> Path:
     return clone
 
 
-def run(argv: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+def run(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``argv`` in its own process group (a timeout ends the commands a shell started too)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OCRKIT_CACHE": str(cwd / ".cache")}
     env.setdefault("OMP_NUM_THREADS", "1")
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def test_every_block_has_a_language_and_the_python_blocks_exist():
@@ -62,7 +74,7 @@ def test_python_blocks_run_and_read_the_example_words(clone_dir):
     example words' labels, and the evaluation reads all three."""
     printed = []
     for index, code in enumerate(blocks("python")):
-        out = run([sys.executable, "-c", code], clone_dir, timeout=600)
+        out = run([sys.executable, "-c", code], clone_dir)
         assert out.returncode == 0, f"README python block {index}:\n{code}\n{out.stderr[-3000:]}"
         assert out.stdout.strip(), f"README python block {index} prints nothing"
         printed.append(out.stdout)
@@ -86,7 +98,7 @@ def test_bash_commands_run(clone_dir):
                 continue
             if needs_shared_data(command) and not (full and (clone_dir / "../shared").is_dir()):
                 continue  # minutes of CPU: only on request, and only with the data
-            out = run(["bash", "-c", shim + command], clone_dir, timeout=1800)
+            out = run(["bash", "-c", shim + command], clone_dir, timeout=3600)
             assert out.returncode == 0, f"{command}\n{out.stderr[-3000:]}"
             ran += 1
     assert ran >= 2
