@@ -94,3 +94,41 @@ def test_the_default_model_on_pytorch_imports_neither_timm_nor_torchvision():
     assert result["rc"] == 0
     assert result["heavy"] == ["torch"]
     assert stdout.split("\t")[1] == "Hello"
+
+
+def test_lazy_registry_entries_import_on_first_get():
+    from ocrkit.registry import Registry
+
+    code = (
+        "import sys; from ocrkit.registry import Registry; r = Registry('x'); "
+        "r.register_lazy('tool', 'json.tool:main'); before = 'json.tool' in sys.modules; "
+        "f = r.get('tool'); print(before, r.list(), f.__module__)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["False", "['tool']", "json.tool"]
+    registry = Registry("x")
+    with pytest.raises(ValueError, match="module:attribute"):
+        registry.register_lazy("bad", "no_colon")
+    registry.register_lazy("a", "json:dumps")
+    with pytest.raises(KeyError, match="already registered"):
+        registry.register_lazy("a", "json:loads")
+
+
+def test_the_model_registries_list_every_entry_without_importing_timm():
+    code = (
+        "import sys; from ocrkit.models.backbones import BACKBONES; "
+        "from ocrkit.models.decoders import DECODERS; "
+        "print(len(BACKBONES.list()), DECODERS.list(), 'timm' in sys.modules, "
+        "'torch' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["8", "['ar',", "'ctc',", "'mdiff']", "False", "False"]
+
+
+def test_vit_names_match_the_vit_configs():
+    from ocrkit.models.backbones import VIT_NAMES
+    from ocrkit.models.backbones.vit import VIT_CONFIGS
+
+    assert tuple(VIT_CONFIGS) == VIT_NAMES
