@@ -143,4 +143,4 @@ def a_text(artist) -> bool:
 def test_viz_attention_on_a_folder_is_one_line(capsys, tmp_path):
     argv = ["viz", "attention", "--encoder", str(tmp_path), "--images", str(EXAMPLES)]
     assert main(argv) == 1
-    one_line_error(capsys, "viz")
+    assert "is a folder; this command reads one image file" in one_line_error(capsys, "viz")
