@@ -11,12 +11,22 @@ STAMP := $(VENV)/.ocrkit-installed
 CONSTRAINTS := requirements/constraints.txt
 EXTRAS := dev,vlm,onnx,external,tensorboard,cjk
 
+# Each step says what it does, and pip (not quiet) names each package it collects and downloads,
+# with its size and a progress bar on a terminal: the first install puts about 7 GB in .venv
+# (torch and its CUDA libraries are most of it) and takes minutes.
+PIP_PROGRESS := --no-input
+
 $(STAMP): setup.cfg pyproject.toml requirements/torch.txt $(CONSTRAINTS)
+	@echo "==> [1/4] $$(date +%T) creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> [2/4] $$(date +%T) upgrading pip"
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c $(CONSTRAINTS) -r requirements/torch.txt
-	$(PY) -m pip install -q -c $(CONSTRAINTS) -r requirements/torch.txt -e '.[$(EXTRAS)]'
+	@echo "==> [3/4] $$(date +%T) installing torch + torchvision (several GB with CUDA: the longest step)"
+	$(PY) -m pip install $(PIP_PROGRESS) -c $(CONSTRAINTS) -r requirements/torch.txt
+	@echo "==> [4/4] $$(date +%T) installing ocrkit and its extras ($(EXTRAS))"
+	$(PY) -m pip install $(PIP_PROGRESS) -c $(CONSTRAINTS) -r requirements/torch.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
+	@echo "==> $$(date +%T) done: $(VENV) is ready ($(VENV)/bin/ocrkit --help)"
 
 # Pin what the venv holds now (after `pip install -U ...` of the packages to move), then check
 # that the pins resolve together with the package's own requirements.

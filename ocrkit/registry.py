@@ -9,12 +9,17 @@ adapters. Like timm's ``register_model``/``create_model``, but one class for eve
     def vit_tiny(**kwargs): ...
 
     model = BACKBONES.build("vit_tiny", img_size=(32, 128))
+
+``register_lazy(name, "package.module:attribute")`` records where a factory lives without
+importing it: the module is imported by the first ``get``/``build`` of that name, so a model that
+does not use timm (say) never imports it.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -26,7 +31,7 @@ class Registry(Generic[T]):
 
     def __init__(self, family: str) -> None:
         self.family = family
-        self._entries: dict[str, Callable[..., T]] = {}
+        self._entries: dict[str, Callable[..., T] | str] = {}
 
     def register(
         self, name: str | None = None, *, overwrite: bool = False
@@ -42,15 +47,29 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def register_lazy(self, name: str, target: str) -> None:
+        """Register ``name`` as ``"module:attribute"``, imported on its first ``get``."""
+        module, sep, attribute = target.partition(":")
+        if not sep or not module or not attribute:
+            raise ValueError(f"lazy target must be 'module:attribute', got {target!r}")
+        if name in self._entries and self._entries[name] != target:
+            raise KeyError(f"{self.family} {name!r} is already registered")
+        self._entries[name] = target
+
     def get(self, name: str) -> Callable[..., T]:
         """Return the factory registered as ``name``; the error suggests close names."""
         try:
-            return self._entries[name]
+            entry = self._entries[name]
         except KeyError:
             close = difflib.get_close_matches(name, self._entries, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             known = ", ".join(sorted(self._entries)) or "(none)"
             raise KeyError(f"unknown {self.family} {name!r}.{hint} Known: {known}") from None
+        if isinstance(entry, str):
+            module, _, attribute = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attribute)
+            self._entries[name] = entry
+        return entry
 
     def build(self, name: str, /, **kwargs: Any) -> T:
         """Call the factory registered as ``name`` with ``kwargs``."""

@@ -33,4 +33,7 @@ def test_demo_renders_recognizes_and_reports(tmp_path, monkeypatch, capsys):
     # the renderer's words are clean enough that a real OCR engine reads most of them
     assert report["sets"]["synthetic"]["accuracy"] >= 50.0
     assert (out / "predictions.png").stat().st_size > 0
-    assert "combined" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "combined" in printed
+    assert "images/s: decoding the image files and recognition" in printed
+    assert "the model load above is not included" in printed

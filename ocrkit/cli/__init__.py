@@ -60,6 +60,27 @@ def decode_options(items: Sequence[str], model=None) -> dict:
     return options
 
 
+def check_device(device: str | None) -> None:
+    """A torch ``--device`` that this machine has, else :class:`CliError` (one line, not
+    torch's traceback). Imports torch only for a device other than ``cpu``."""
+    if device is None or device == "cpu":
+        return
+    import torch
+
+    try:
+        kind = torch.device(device)
+    except RuntimeError as exc:
+        raise CliError(f"--device {device}: {exc}") from None
+    if kind.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise CliError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
+        if kind.index is not None and kind.index >= count:
+            raise CliError(f"--device {device}: only {count} CUDA device(s) (cuda:0..{count - 1})")
+    elif kind.type == "mps" and not torch.backends.mps.is_available():
+        raise CliError(f"--device {device}: MPS is not available here; use --device cpu")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocrkit",
@@ -89,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CliError, FileNotFoundError, KeyError, ValueError) as exc:
+    except (CliError, OSError, KeyError, ValueError) as exc:  # OSError: a folder, permissions
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"ocrkit {args.command}: error: {message}", file=sys.stderr)
         if args.verbose:

@@ -1,5 +1,8 @@
 """Model-input transforms: RGB ``uint8`` arrays to normalized ``float`` tensors and back.
 
+The work is done in numpy (``array`` / ``batch_array`` return ``float32`` arrays, which the ONNX
+runtime path uses without importing torch); calling a transform wraps that array as a tensor.
+
 Matches PARSeq's ``get_transform``: bicubic resize to (H, W) = (32, 128), scale to [0, 1], then
 normalize with mean 0.5 and std 0.5 to [-1, 1]; :class:`PPOCRResize` is PP-OCR's input (height 48,
 aspect ratio kept, padded). Classes (not lambdas) so DataLoader workers can pickle them.
@@ -9,11 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 INTERPOLATIONS = {
     "bicubic": cv2.INTER_CUBIC,
@@ -23,16 +28,28 @@ INTERPOLATIONS = {
 }
 
 
-def to_tensor_image(image: np.ndarray, mean: float = 0.5, std: float = 0.5) -> torch.Tensor:
-    """RGB ``uint8`` (H, W, 3) -> ``float32`` tensor (3, H, W) of ``(x / 255 - mean) / std``."""
+def to_array_image(image: np.ndarray, mean: float = 0.5, std: float = 0.5) -> np.ndarray:
+    """RGB ``uint8`` (H, W, 3) -> ``float32`` array (3, H, W) of ``(x / 255 - mean) / std``."""
     if image.dtype != np.uint8 or image.ndim != 3:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) array, got {image.dtype} {image.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
-    return tensor.div_(255.0).sub_(mean).div_(std)
+    array = image.transpose(2, 0, 1).astype(np.float32)
+    array /= np.float32(255.0)
+    array -= np.float32(mean)
+    array /= np.float32(std)
+    return array
+
+
+def to_tensor_image(image: np.ndarray, mean: float = 0.5, std: float = 0.5) -> torch.Tensor:
+    """RGB ``uint8`` (H, W, 3) -> ``float32`` tensor (3, H, W) of ``(x / 255 - mean) / std``."""
+    import torch
+
+    return torch.from_numpy(to_array_image(image, mean, std))
 
 
 def denormalize(tensor: torch.Tensor, mean: float = 0.5, std: float = 0.5) -> np.ndarray:
     """Inverse of :func:`to_tensor_image` for viewing: (3, H, W) or (B, 3, H, W) -> uint8 HWC."""
+    import torch
+
     array = (tensor.detach().cpu().float() * std + mean).clamp(0.0, 1.0).mul(255.0).round()
     array = array.to(torch.uint8)
     if array.ndim == 3:
@@ -60,12 +77,18 @@ class StrTransform:
         self.mean, self.std = mean, std
         self.interpolation = interpolation
 
-    def __call__(self, image: np.ndarray) -> torch.Tensor:
+    def array(self, image: np.ndarray) -> np.ndarray:
+        """The normalized ``float32`` array (3, H, W) of one RGB ``uint8`` image."""
         height, width = self.img_size
         if image.shape[:2] != (height, width):
             flag = INTERPOLATIONS[self.interpolation]
             image = cv2.resize(image, (width, height), interpolation=flag)
-        return to_tensor_image(image, self.mean, self.std)
+        return to_array_image(image, self.mean, self.std)
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.array(image))
 
     def __repr__(self) -> str:
         return (
@@ -149,7 +172,7 @@ class PPOCRResize:
         self.mean, self.std, self.bgr = mean, std, bgr
         self.max_width = int(max_width)
 
-    def _resized(self, image: np.ndarray, width: int) -> torch.Tensor:
+    def _resized(self, image: np.ndarray, width: int) -> np.ndarray:
         height = self.img_size[0]
         h, w = image.shape[:2]
         ratio = w / float(h)
@@ -157,12 +180,18 @@ class PPOCRResize:
         if self.bgr:
             image = image[..., ::-1]
         resized = cv2.resize(np.ascontiguousarray(image), (resized_w, height))
-        out = torch.zeros(3, height, width)
-        out[:, :, :resized_w] = to_tensor_image(resized, self.mean, self.std)
+        out = np.zeros((3, height, width), np.float32)
+        out[:, :, :resized_w] = to_array_image(resized, self.mean, self.std)
         return out
 
-    def __call__(self, image: np.ndarray) -> torch.Tensor:
+    def array(self, image: np.ndarray) -> np.ndarray:
+        """The normalized ``float32`` array (3, H, W) of one image, padded to width ``W``."""
         return self._resized(image, self.img_size[1])
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.array(image))
 
     def batch_width(self, images: Sequence[np.ndarray]) -> int:
         """``int(H * max_wh_ratio)`` with ``max_wh_ratio`` at least ``W / H`` (the wheel's rule)."""
@@ -173,9 +202,15 @@ class PPOCRResize:
             ratio = max(ratio, w * 1.0 / h)
         return min(int(height * ratio), self.max_width)
 
-    def batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+    def batch_array(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """``[B, 3, H, batch_width]`` ``float32``: every image padded to the batch's width."""
         width = self.batch_width(images)
-        return torch.stack([self._resized(image, width) for image in images])
+        return np.stack([self._resized(image, width) for image in images])
+
+    def batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.batch_array(images))
 
     def __repr__(self) -> str:
         return (

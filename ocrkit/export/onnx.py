@@ -2,20 +2,17 @@
 
 A recognizer is exported as two graphs: ``encoder.onnx`` (normalized images ``[B, 3, H, W]`` ->
 memory tokens ``[B, S, C]``) and ``decoder.onnx`` (memory + token ids ``[B, T]`` -> logits
-``[B, T, K]``: the decoder's ``token_logits``, one network pass on a whole sequence). Decoding
-loops stay in Python: :class:`OnnxRecognizer` runs the decoder's own ``generate`` (AR greedy,
-MDiff samplers, revise) with onnxruntime injected as its ``network``, so there is one copy of
-every loop.
+``[B, T, K]``: the decoder's ``token_logits``, one network pass on a whole sequence). The
+recognizer that runs them, :class:`~ocrkit.export.onnx_runtime.OnnxRecognizer`, lives in
+:mod:`ocrkit.export.onnx_runtime` (no torch import for CTC models) and is re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,36 +21,26 @@ import torch
 from torch import nn
 
 from ocrkit.export import onnx_steps
-from ocrkit.models import checkpoint
-from ocrkit.models.decoders import DECODERS
-from ocrkit.models.decoders.ctc import collapse_greedy
-from ocrkit.models.preprocess import (
-    ImageInput,
-    make_transform,
-    recognize_in_batches,
-    stack_batch,
-    width_order,
+from ocrkit.export.onnx_runtime import (
+    DECODER_NAME,
+    ENCODER_NAME,
+    FORMAT,
+    IMAGES,
+    LOGITS,
+    MEMORY,
+    META_NAME,
+    TOKENS,
+    OnnxRecognizer,
+    _import,
+    providers_for,
 )
-from ocrkit.models.recognizer import Recognizer
-from ocrkit.text.tokenizer import Tokenizer
-from ocrkit.types import Prediction
+from ocrkit.models import checkpoint
+from ocrkit.models.recognizer import Recognizer, load_recognizer
 from ocrkit.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
-ENCODER_NAME = "encoder.onnx"
-DECODER_NAME = "decoder.onnx"
-META_NAME = "onnx.json"
-FORMAT = "ocrkit-onnx"
-IMAGES, MEMORY, TOKENS, LOGITS = "images", "memory", "tokens", "logits"
-INSTALL_HINT = "pip install 'ocrkit[onnx]'"
-
-
-def _import(name: str) -> Any:
-    try:
-        return __import__(name)
-    except ImportError as exc:
-        raise ImportError(f"{name} is needed for ONNX export/inference: {INSTALL_HINT}") from exc
+__all__ = ["META_NAME", "OnnxRecognizer", "export_onnx", "providers_for"]
 
 
 # ---- export --------------------------------------------------------------------------------
@@ -125,10 +112,11 @@ def export_onnx(
     """Write ``encoder.onnx``, ``decoder.onnx``, ``config.json``, ``charset.json`` and
     ``onnx.json`` to ``directory``; returns it.
 
-    ``model`` is a Recognizer or a model folder. ``dynamo=True`` uses the torch.export-based
-    exporter (needs ``onnxscript``; opset >= 18) instead of the TorchScript one. ``verify``
-    runs both graphs once with onnxruntime (when installed) and records the max abs
-    differences to torch in ``onnx.json``; one above 1e-3 (times the output scale) is an error.
+    ``model`` is a Recognizer, a model folder or an embedded model's name (``default``,
+    ``tiny``). ``dynamo=True`` uses the torch.export-based exporter (needs ``onnxscript``;
+    opset >= 18) instead of the TorchScript one. ``verify`` runs both graphs once with
+    onnxruntime (when installed) and records the max abs differences to torch in ``onnx.json``;
+    one above 1e-3 (times the output scale) is an error.
     """
     from ocrkit import __version__
 
@@ -137,7 +125,7 @@ def export_onnx(
         logger.info("the dynamo exporter writes opset 18 or newer: opset %d -> 18", opset)
         opset = 18
     if not isinstance(model, Recognizer):
-        model = Recognizer.from_pretrained(model)
+        model = load_recognizer(model)  # a folder, or an embedded name (default, tiny)
     ctc = _is_ctc(model.decoder)
     if not ctc and not callable(getattr(model.decoder, "token_logits", None)):
         name = type(model.decoder).__name__
@@ -283,136 +271,3 @@ def _verify(
         if diffs[name] > 1e-3 * max(1.0, float(np.abs(ref).max())):
             raise RuntimeError(f"ONNX {name} differs from torch by {diffs[name]:.3g}")
     return diffs
-
-
-# ---- inference -----------------------------------------------------------------------------
-class OnnxRecognizer:
-    """A recognizer folder written by :func:`export_onnx`, run by onnxruntime.
-
-    Same ``predict``/``recognize`` as :class:`~ocrkit.models.Recognizer` (it is an evaluator
-    ``Predictor``); ``generate_kwargs`` go to the decoder's loop (e.g. ``sampler="parallel"``).
-    """
-
-    def __init__(
-        self,
-        directory: str | Path,
-        threads: int | None = None,
-        providers: Sequence[Any] | None = None,
-    ) -> None:
-        ort = _import("onnxruntime")
-        directory = Path(directory)
-        meta_path = directory / META_NAME
-        if not meta_path.is_file():
-            raise FileNotFoundError(
-                f"{directory} is not an ONNX recognizer folder (no {META_NAME})"
-            )
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        config = checkpoint.normalize_config(checkpoint.read_folder(directory))
-        self.config = config
-        self.tokenizer = Tokenizer(
-            checkpoint.resolve_charset(config["charset"]), max_length=config["max_length"]
-        )
-        self.img_size = (int(config["img_size"][0]), int(config["img_size"][1]))
-        self.transform = make_transform(
-            self.img_size, config["mean"], config["std"], config.get("preprocess")
-        )
-        self.ctc = self.meta.get("decoder_kind") == "ctc"
-        # the decoder module only runs its Python loop here: no weights (meta device)
-        name, kwargs = checkpoint.split_spec(config["decoder"])
-        with torch.device("meta"):
-            self.decoder = DECODERS.build(
-                name,
-                tokenizer=self.tokenizer,
-                in_features=self.meta["memory_features"],
-                **kwargs,
-            ).eval()
-        options = ort.SessionOptions()
-        # The decoding loop runs Python between graph calls; spinning intra-op threads would burn
-        # those cores meanwhile (measured on 2 cores: 220 -> 301 img/s at batch 64 without it).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
-            options.inter_op_num_threads = 1
-        providers = list(providers) if providers else ["CPUExecutionProvider"]
-        self.encoder_session = ort.InferenceSession(
-            str(directory / self.meta["encoder"]["file"]), options, providers=providers
-        )
-        self.decoder_session = ort.InferenceSession(
-            str(directory / self.meta["decoder"]["file"]), options, providers=providers
-        )
-        self.cached_steps: onnx_steps.OnnxCachedSteps | None = None
-        if "cached_steps" in self.meta:  # AR: greedy decoding with a key/value cache
-            memory, step = (
-                ort.InferenceSession(str(directory / g["file"]), options, providers=providers)
-                for g in self.meta["cached_steps"].values()
-            )
-            self.cached_steps = onnx_steps.OnnxCachedSteps(memory, step)
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        directory: str | Path,
-        threads: int | None = None,
-        providers: Sequence[Any] | None = None,
-    ) -> OnnxRecognizer:
-        """Open an exported folder; ``threads`` sets onnxruntime's intra-op threads,
-        ``providers`` its execution providers (default ``["CPUExecutionProvider"]``)."""
-        return cls(directory, threads=threads, providers=providers)
-
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """Normalized images ``[B, 3, H, W]`` (float32) -> memory ``[B, S, C]``."""
-        images = np.ascontiguousarray(images, dtype=np.float32)
-        return self.encoder_session.run([MEMORY], {IMAGES: images})[0]
-
-    def network(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """The decoder's ``token_logits`` by onnxruntime: the ``network`` of its loops."""
-        feed = {
-            MEMORY: np.ascontiguousarray(memory.detach().cpu().numpy(), dtype=np.float32),
-            TOKENS: np.ascontiguousarray(tokens.detach().cpu().numpy(), dtype=np.int64),
-        }
-        return torch.from_numpy(self.decoder_session.run([LOGITS], feed)[0])
-
-    def predict(
-        self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
-    ) -> list[Prediction]:
-        """The evaluator's ``Predictor`` method: RGB ``uint8`` arrays -> predictions."""
-        order = width_order(images, self.transform)
-        predictions: list[Prediction | None] = [None] * len(images)
-        with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                index = order[start : start + batch_size]
-                x = stack_batch([images[i] for i in index], self.transform)
-                memory = self.encode(x.numpy())
-                if self.ctc:
-                    logits = self.decoder_session.run([LOGITS], {MEMORY: memory})[0]
-                    probs = collapse_greedy(torch.from_numpy(logits).softmax(-1))
-                else:
-                    loops = {"network": self.network}
-                    if self.cached_steps is not None:
-                        loops["cached"] = self.cached_steps
-                    probs = self.decoder.generate(
-                        torch.from_numpy(memory), **loops, **generate_kwargs
-                    )
-                for i, d in zip(index, self.tokenizer.decode(probs)):
-                    predictions[i] = Prediction(d.text, d.confidence, d.char_confidences)
-        return predictions  # type: ignore[return-value]
-
-    def recognize(
-        self,
-        inputs: ImageInput | Sequence[ImageInput],
-        batch_size: int = 64,
-        **generate_kwargs: Any,
-    ) -> list[Prediction]:
-        """Read image paths, PIL images or RGB arrays (one or a list); one prediction each."""
-        return recognize_in_batches(self.predict, inputs, batch_size, **generate_kwargs)
-
-
-def providers_for(device: str | None) -> list[Any] | None:
-    """onnxruntime providers for a torch-style device name: None (default CPU) for ``cpu``,
-    CUDA (then CPU) for ``cuda`` / ``cuda:N``."""
-    if device is None or device == "cpu":
-        return None
-    if device == "cuda" or device.startswith("cuda:"):
-        index = int(device.partition(":")[2] or 0)
-        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-    raise ValueError(f"ONNX models run on cpu or cuda, not {device!r}")

@@ -1,16 +1,23 @@
-"""Recognition models: backbones, decoders and the :class:`Recognizer` that joins them."""
+"""Recognition models: backbones, decoders and the :class:`Recognizer` that joins them.
 
-from ocrkit.models.backbones import BACKBONES, TextViT, TimmBackbone, build_backbone
-from ocrkit.models.decoders import DECODERS, ARDecoder
-from ocrkit.models.recognizer import Recognizer, load_recognizer
+Names are imported on first use, so ``ocrkit.models.default`` or ``ocrkit.models.checkpoint``
+(and the ONNX runtime path) do not import torch.
+"""
 
-__all__ = [
-    "BACKBONES",
-    "DECODERS",
-    "ARDecoder",
-    "Recognizer",
-    "TextViT",
-    "TimmBackbone",
-    "build_backbone",
-    "load_recognizer",
-]
+from __future__ import annotations
+
+from ocrkit.utils.lazy import lazy_exports
+
+_EXPORTS = {
+    "BACKBONES": "ocrkit.models.backbones",
+    "TextViT": "ocrkit.models.backbones",
+    "TimmBackbone": "ocrkit.models.backbones",
+    "build_backbone": "ocrkit.models.backbones",
+    "DECODERS": "ocrkit.models.decoders",
+    "ARDecoder": "ocrkit.models.decoders",
+    "Recognizer": "ocrkit.models.recognizer",
+    "load_recognizer": "ocrkit.models.recognizer",
+}
+__getattr__, __dir__ = lazy_exports("ocrkit.models", _EXPORTS, globals())
+
+__all__ = sorted(_EXPORTS)

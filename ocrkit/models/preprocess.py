@@ -1,13 +1,19 @@
-"""Turning user inputs (paths, PIL images, arrays) into normalized recognizer batches."""
+"""Turning user inputs (paths, PIL images, arrays) into normalized recognizer batches.
+
+torch-free at import: :func:`stack_arrays` serves the ONNX runtime path, :func:`stack_batch`
+(which imports torch) the PyTorch one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 ImageInput = Union[str, Path, np.ndarray, "PIL.Image.Image"]  # noqa: F821
 
@@ -70,9 +76,20 @@ def make_transform(
     raise ValueError(f"unknown preprocess {kind!r}; choose from {PREPROCESS_KINDS}")
 
 
+def stack_arrays(images: Sequence[Any], transform: Any) -> np.ndarray:
+    """:func:`stack_batch` as a ``float32`` numpy array, for transforms with ``array`` (and
+    ``batch_array`` when the width varies): no torch."""
+    batch = getattr(transform, "batch_array", None)
+    if callable(batch):
+        return batch(images)
+    return np.stack([transform.array(img) for img in images])
+
+
 def stack_batch(images: Sequence[Any], transform: Callable[[np.ndarray], Any]) -> torch.Tensor:
     """Transform RGB arrays into ``[B, 3, H, W]`` (the transform's own ``batch`` when it has one:
     variable-width inputs are padded to the batch's widest)."""
+    import torch
+
     batch = getattr(transform, "batch", None)
     if callable(batch):
         return batch(images)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ocrkit.models import checkpoint
-from ocrkit.models.backbones import TextViT, build_backbone
+from ocrkit.models.backbones import build_backbone
 from ocrkit.models.ctc import CTCAuxHead
 from ocrkit.models.decoders import DECODERS
 from ocrkit.models.preprocess import (
@@ -148,7 +148,7 @@ class Recognizer(nn.Module):
         prefixes = (prefix,) if prefix is not None else ENCODER_PREFIXES
         sub, used = select_prefix(state, prefixes)
         own = self.backbone.state_dict()
-        if isinstance(self.backbone, TextViT) and "pos_embed" in sub:
+        if "pos_embed" in sub and _is_text_vit(self.backbone):
             sub["pos_embed"] = _fit_pos_embed(self.backbone, sub["pos_embed"])
         loaded = [k for k in sub if k in own]
         if not loaded:
@@ -331,7 +331,13 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def _fit_pos_embed(vit: TextViT, pos: torch.Tensor) -> torch.Tensor:
+def _is_text_vit(backbone: nn.Module) -> bool:
+    from ocrkit.models.backbones.vit import TextViT  # imports timm: only for ViT checkpoints
+
+    return isinstance(backbone, TextViT)
+
+
+def _fit_pos_embed(vit: nn.Module, pos: torch.Tensor) -> torch.Tensor:
     """Resample a checkpoint's ``[1, 1 + h*w, C]`` table of another grid to the ViT's grid."""
     target = vit.pos_embed.shape
     if pos.shape == target:

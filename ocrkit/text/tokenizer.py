@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from ocrkit.text.charset import Charset
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -55,6 +59,8 @@ class Tokenizer:
         self, labels: Sequence[str], device: torch.device | str | None = None, bos: bool = True
     ) -> torch.Tensor:
         """``[B, max_length + 1 (+1 with BOS)]``: (BOS) characters EOS PAD..., truncated to fit."""
+        import torch
+
         rows = []
         for label in labels:
             ids = self.text_to_ids(label)[: self.max_length] + [self.EOS]
@@ -78,13 +84,16 @@ class Tokenizer:
                 chars.append(self.charset.chars[i - 1])
         return "".join(chars)
 
-    def decode(self, probs: torch.Tensor) -> list[Decoded]:
-        """Greedy read-out of ``[B, T, num_classes]`` probabilities.
+    def decode(self, probs: torch.Tensor | np.ndarray) -> list[Decoded]:
+        """Greedy read-out of ``[B, T, num_classes]`` probabilities (a tensor or an array).
 
         Stops at the first EOS; the sequence confidence is the product of the character
         probabilities and the EOS probability (as PARSeq reports it).
         """
-        conf, ids = probs.detach().float().max(-1)
+        if not isinstance(probs, np.ndarray):
+            probs = probs.detach().float().cpu().numpy()
+        probs = probs.astype(np.float32, copy=False)
+        ids, conf = probs.argmax(-1), probs.max(-1)
         results = []
         for row_ids, row_conf in zip(ids.tolist(), conf.tolist()):
             chars, char_conf = [], []

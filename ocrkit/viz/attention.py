@@ -80,23 +80,65 @@ def draw_attention(
     ``i``, encoder ``names[j]``. Each map is scaled to its own min-max for display and labelled
     with its peak relative to a uniform map (so a flat map is not mistaken for a focused one).
     Written as a PNG (atomically)."""
+    import matplotlib.pyplot as plt
+
+    from ocrkit.utils.io import atomic_write
+
+    fig = attention_figure(images, maps, names, query, img_size, alpha, titles)
+    out = Path(out)
+    atomic_write(out, lambda p: fig.savefig(p, dpi=150, format="png"))
+    plt.close(fig)
+    return out
+
+
+def _fit(text: str, width_in: float, fontsize: float, lines: int = 1) -> str:
+    """``text`` wrapped to ``width_in`` inches at ``fontsize`` points (about 0.6 em per
+    character), at most ``lines`` lines, the last shortened with an ellipsis."""
+    import textwrap
+
+    chars = max(4, int(width_in * 72 / (0.6 * fontsize)))
+    wrapped = textwrap.wrap(text, chars) or [""]
+    if len(wrapped) > lines:
+        wrapped = wrapped[:lines]
+        wrapped[-1] = wrapped[-1][: chars - 1].rstrip() + "…"
+    return "\n".join(wrapped)
+
+
+def attention_figure(
+    images: Sequence[np.ndarray],
+    maps: Sequence[Sequence[np.ndarray]],
+    names: Sequence[str],
+    query: Query = "cls",
+    img_size: Sequence[int] = (32, 128),
+    alpha: float = 0.55,
+    titles: Sequence[str] | None = None,
+):
+    """The matplotlib figure :func:`draw_attention` writes; every title is wrapped or shortened
+    to its column (the overall title to the figure), so none is clipped."""
     import cv2
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ocrkit.utils.io import atomic_write
-
     h, w = int(img_size[0]), int(img_size[1])
     cols = 1 + len(names)
+    col_in = 2.6
+    label = query if isinstance(query, str) else f"patch {query[0]},{query[1]}"
+    suptitle = _fit(
+        f"last-layer attention, query = {label} (each map scaled min-max; peak = max / uniform)",
+        col_in * cols,
+        9,
+        lines=4,
+    )
+    top_in = 0.2 + 0.17 * (suptitle.count("\n") + 1)
     fig, axes = plt.subplots(
-        len(images), cols, figsize=(2.6 * cols, 0.9 * len(images) + 0.5), squeeze=False
+        len(images), cols, figsize=(col_in * cols, 0.9 * len(images) + top_in), squeeze=False
     )
     for i, image in enumerate(images):
         shown = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
         axes[i][0].imshow(shown)
-        axes[i][0].set_title(titles[i] if titles else "input", fontsize=8)
+        axes[i][0].set_title(_fit(titles[i] if titles else "input", col_in, 8), fontsize=8)
         for j, name in enumerate(names):
             grid = maps[i][j]
             span = float(grid.max() - grid.min())
@@ -123,17 +165,11 @@ def draw_attention(
                 )
                 ax.add_patch(rect)
             if i == 0:
-                ax.set_title(name, fontsize=8)
+                ax.set_title(_fit(name, col_in, 8), fontsize=8)
     for ax in np.ravel(axes):
         ax.set_xticks([])
         ax.set_yticks([])
-    label = query if isinstance(query, str) else f"patch {query[0]},{query[1]}"
-    fig.suptitle(
-        f"last-layer attention, query = {label} (each map scaled min-max; peak = max / uniform)",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    out = Path(out)
-    atomic_write(out, lambda p: fig.savefig(p, dpi=150, format="png"))
-    plt.close(fig)
-    return out
+    fig.suptitle(suptitle, fontsize=9)
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0, 1, 1 - (top_in - 0.1) / height))
+    return fig

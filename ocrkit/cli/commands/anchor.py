@@ -104,9 +104,11 @@ def run(args: argparse.Namespace) -> int:
             "--demo-tiny qwen2_5_vl runs an untrained random model to try the pipeline"
         )
     from ocrkit.anchoring.data import load_rgb
+    from ocrkit.cli.inputs import read_one_image
+
+    image = read_one_image(args.image, load_rgb)  # before the model: a bad file fails at once
     from ocrkit.anchoring.inference import QMaskPredictor, save_overlay
 
-    image = load_rgb(args.image)
     if args.model:
         predictor = QMaskPredictor.load(
             args.model,

@@ -72,8 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_onnx(args: argparse.Namespace) -> int:
-    from ocrkit.export import export_onnx
-    from ocrkit.export.onnx import META_NAME
+    from ocrkit.export.onnx import META_NAME, export_onnx
 
     try:
         directory = export_onnx(args.model, args.output, args.opset, args.dynamo, args.verify)
@@ -96,7 +95,6 @@ def embedded_onnx_dir(name: str) -> Any:
     from pathlib import Path
 
     from ocrkit import __version__
-    from ocrkit.export import export_onnx
     from ocrkit.models.default import embedded_model_dir
 
     cache = Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
@@ -105,6 +103,8 @@ def embedded_onnx_dir(name: str) -> Any:
         return target
     if Path(name).is_dir():
         return Path(name)
+    from ocrkit.export.onnx import export_onnx  # torch: only the first time
+
     return export_onnx(embedded_model_dir(name), target)
 
 
@@ -112,13 +112,25 @@ def load_model(model: str | None, onnx: str | None, device: str | None = None) -
     """The predictor of ``--model DIR`` (torch) or ``--onnx DIR`` (onnxruntime; ``--device
     cuda`` picks its CUDA provider) for ``ocrkit recognize`` and ``ocrkit eval``."""
     if onnx is None:
+        from ocrkit.cli import check_device
         from ocrkit.models import load_recognizer
 
+        check_device(device)
         return load_recognizer(model, device=device)
-    from ocrkit.export import OnnxRecognizer, providers_for
+    from ocrkit.export.onnx_runtime import OnnxRecognizer, providers_for
 
     try:
+        providers = providers_for(device)
+        if providers:
+            import onnxruntime
+
+            available = onnxruntime.get_available_providers()
+            if providers[0][0] not in available:
+                raise CliError(
+                    f"--device {device}: this onnxruntime has no {providers[0][0]} (it has "
+                    f"{', '.join(available)}); install onnxruntime-gpu or use --device cpu"
+                )
         onnx = str(embedded_onnx_dir(onnx)) if onnx in EMBEDDED_NAMES else onnx
-        return OnnxRecognizer.from_pretrained(onnx, providers=providers_for(device))
+        return OnnxRecognizer.from_pretrained(onnx, providers=providers)
     except ImportError as exc:
         raise CliError(str(exc)) from None

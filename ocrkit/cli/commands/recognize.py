@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ocrkit.cli import add_decode_option, decode_options
 
@@ -14,10 +15,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="read the text of word images",
         description="Read cropped word images with a recognizer folder (config.json, "
         "model.safetensors, charset.json). Prints 'path<TAB>text<TAB>confidence' per image, or "
-        "one JSON object per line with --json.",
-        epilog="example: ocrkit recognize --model runs/str/best word1.png word2.jpg",
+        "one JSON object per line with --json. IMAGE may be a file, a folder (its images, "
+        "recursively) or a quoted glob pattern. A file that cannot be read is reported on "
+        "stderr and skipped; the exit code is then 1.",
+        epilog="example: ocrkit recognize --model runs/str/best word1.png crops/ 'more/*.jpg'",
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--model",
@@ -38,15 +43,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ocrkit.cli import CliError
     from ocrkit.cli.commands.export import load_model
+    from ocrkit.cli.inputs import expand_images, read_images, report_skipped
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
+    paths, problems = expand_images(args.images)
+    report_skipped("recognize", problems)
+    if not paths:
+        raise CliError("no image to read")
     model = load_model(args.model, args.onnx, args.device)
     options = decode_options(args.decode, model)
-    predictions = model.recognize(args.images, batch_size=args.batch_size, **options)
-    for path, pred in zip(args.images, predictions):
-        if args.json:
+    skipped = len(problems)
+    batch: list[tuple[str, object]] = []
+    for path, image, why in read_images(paths):
+        if image is None:
+            report_skipped("recognize", [(path, why)])
+            skipped += 1
+            continue
+        batch.append((path, image))
+        if len(batch) == args.batch_size:
+            _print(batch, model.predict([im for _, im in batch], **options), args.json)
+            batch = []
+    if batch:
+        _print(batch, model.predict([im for _, im in batch], **options), args.json)
+    if skipped:
+        read = len(paths) - (skipped - len(problems))
+        print(f"ocrkit recognize: read {read} images, skipped {skipped}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print(batch: list, predictions: list, as_json: bool) -> None:
+    for (path, _), pred in zip(batch, predictions):
+        if as_json:
             record = {
                 "path": path,
                 "text": pred.text,
@@ -56,4 +87,4 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(record, ensure_ascii=False))
         else:
             print(f"{path}\t{pred.text}\t{pred.confidence:.4f}")
-    return 0
+    sys.stdout.flush()

@@ -379,6 +379,27 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_engine_options(name: str, options: dict) -> None:
+    """Every required option of engine ``name`` is given, else one line naming them."""
+    import inspect
+
+    from ocrkit.tabench.local import ENGINES
+
+    factory = ENGINES.get(name)
+    required = [
+        p.name
+        for p in inspect.signature(factory).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    missing = [n for n in required if n not in options]
+    if missing:
+        given = " ".join(f"--engine-opt {n}=..." for n in missing)
+        hint = " (a Q-Mask folder from 'ocrkit train')" if name == "qmask" else ""
+        from ocrkit.cli import CliError
+
+        raise CliError(f"--engine {name} needs {given}{hint}")
+
+
 def _run(args: argparse.Namespace) -> int:
     from ocrkit.tabench.client import ChatClient
     from ocrkit.tabench.local import HttpAnswerer, local_answerer
@@ -393,7 +414,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.engine:
         import ocrkit.tabench.engines  # noqa: F401  (registers the engines)
 
-        answerer = local_answerer(args.engine, adapter, **_kv(args.engine_opt, "--engine-opt"))
+        options = _kv(args.engine_opt, "--engine-opt")
+        _check_engine_options(args.engine, options)
+        answerer = local_answerer(args.engine, adapter, **options)
     else:
         if not (args.endpoint and args.model and adapter):
             raise ValueError("run needs --endpoint, --model and --adapter (or --engine)")

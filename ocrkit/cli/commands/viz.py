@@ -51,10 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _images(args: argparse.Namespace) -> tuple[list, list[str]]:
-    from ocrkit.models.preprocess import to_rgb_array
+    from ocrkit.cli.inputs import read_one_image
 
     if args.images:
-        return [to_rgb_array(p) for p in args.images], [Path(p).name for p in args.images]
+        return [read_one_image(p) for p in args.images], [Path(p).name for p in args.images]
     from ocrkit.data import open_dataset
 
     dataset = open_dataset(args.data)
@@ -79,10 +79,10 @@ def run_attention(args: argparse.Namespace) -> int:
     if len(names) != len(args.encoder):
         raise CliError(f"--names gives {len(names)} titles for {len(args.encoder)} encoders")
     query = parse_query(args.query)
-    encoders = [load_encoder(p).to(args.device) for p in args.encoder]
-    images, titles = _images(args)
+    images, titles = _images(args)  # before the encoders: a bad image argument fails at once
     if not images:
         raise CliError("no readable images; check --images / --data")
+    encoders = [load_encoder(p).to(args.device) for p in args.encoder]
     img_size = tuple(encoders[0].img_size)
     maps = [[attention_map(e, im, query, args.head, img_size) for e in encoders] for im in images]
     out = draw_attention(images, maps, names, args.out, query, img_size, titles=titles)

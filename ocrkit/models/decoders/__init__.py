@@ -7,20 +7,28 @@ the two methods the :class:`~ocrkit.models.Recognizer` calls, so decoders are in
 - ``generate(memory) -> probs [B, T, tokenizer.num_classes]`` (read out by ``Tokenizer.decode``).
 
 ``ctc`` (a linear CTC head, PP-OCR's) returns its collapsed greedy path in that same layout.
+Entries are registered lazily: a decoder's module is imported when it is first built (the CTC
+head needs neither timm nor the transformer layers).
 """
 
 from __future__ import annotations
 
-from torch import nn
+from typing import Any
 
-from ocrkit.models.decoders.ar import ARDecoder
-from ocrkit.models.decoders.ctc import CTCDecoder
-from ocrkit.models.decoders.mdiff import MDiffDecoder
 from ocrkit.registry import Registry
+from ocrkit.utils.lazy import lazy_exports
 
-DECODERS: Registry[nn.Module] = Registry("decoder")
-DECODERS.register("ar")(ARDecoder)
-DECODERS.register("mdiff")(MDiffDecoder)
-DECODERS.register("ctc")(CTCDecoder)
+_PACKAGE = "ocrkit.models.decoders"
+DECODERS: Registry[Any] = Registry("decoder")
+DECODERS.register_lazy("ar", f"{_PACKAGE}.ar:ARDecoder")
+DECODERS.register_lazy("mdiff", f"{_PACKAGE}.mdiff:MDiffDecoder")
+DECODERS.register_lazy("ctc", f"{_PACKAGE}.ctc:CTCDecoder")
+
+_EXPORTS = {
+    "ARDecoder": f"{_PACKAGE}.ar",
+    "CTCDecoder": f"{_PACKAGE}.ctc",
+    "MDiffDecoder": f"{_PACKAGE}.mdiff",
+}
+__getattr__, __dir__ = lazy_exports(_PACKAGE, _EXPORTS, globals())
 
 __all__ = ["DECODERS", "ARDecoder", "CTCDecoder", "MDiffDecoder"]

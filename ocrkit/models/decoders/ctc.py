@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ocrkit.models.decoders.greedy import collapse_greedy_array
 from ocrkit.text.charset import Charset
 from ocrkit.text.tokenizer import Tokenizer
 
@@ -40,21 +41,11 @@ def ctc_loss_from_targets(log_probs: torch.Tensor, targets: torch.Tensor, eos: i
 
 def collapse_greedy(probs: torch.Tensor, blank: int = 0, length: int | None = None) -> torch.Tensor:
     """Greedy CTC path of ``probs [B, T, K]`` as ``[B, L, K]``: the frames that emit a character
-    (argmax not blank, not a repeat of the previous frame), left-aligned, then one-hot blank rows.
+    (argmax not blank, not a repeat of the previous frame), left-aligned, then one-hot blank rows
+    (:func:`~ocrkit.models.decoders.greedy.collapse_greedy_array` on the probabilities).
     """
-    b, t, k = probs.shape
-    ids = probs.argmax(-1)
-    previous = torch.cat([torch.full_like(ids[:, :1], blank), ids[:, :-1]], dim=1)
-    emit = (ids != blank) & (ids != previous)
-    counts = emit.sum(dim=1)
-    length = int(length if length is not None else max(int(counts.max()) if b else 0, 0) + 1)
-    out = torch.zeros(b, length, k, dtype=probs.dtype, device=probs.device)
-    out[:, :, blank] = 1.0
-    rows, frames = emit.nonzero(as_tuple=True)
-    slots = torch.cumsum(emit, dim=1)[rows, frames] - 1
-    keep = slots < length - 1
-    out[rows[keep], slots[keep]] = probs[rows[keep], frames[keep]]
-    return out
+    out = collapse_greedy_array(probs.detach().float().cpu().numpy(), blank, length)
+    return torch.from_numpy(out).to(device=probs.device, dtype=probs.dtype)
 
 
 class CTCDecoder(nn.Module):
