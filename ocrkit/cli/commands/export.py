@@ -90,15 +90,20 @@ EMBEDDED_NAMES = ("default", "tiny")
 
 def embedded_onnx_dir(name: str) -> Any:
     """The ONNX export of an embedded model (``--onnx default``), written once into the ocrkit
-    cache (``$OCRKIT_CACHE`` or ``~/.cache/ocrkit``) on first use."""
+    cache (``$OCRKIT_CACHE`` or ``~/.cache/ocrkit``) on first use, keyed by the content of the
+    embedded folder's config and weights (new weights, a new export)."""
+    import hashlib
     import os
     from pathlib import Path
 
-    from ocrkit import __version__
     from ocrkit.models.default import embedded_model_dir
 
     cache = Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
-    target = cache / "onnx" / f"{name}-{__version__}"
+    digest = hashlib.sha256()
+    if name in EMBEDDED_NAMES:
+        for file in ("config.json", "model.safetensors"):
+            digest.update((embedded_model_dir(name) / file).read_bytes())
+    target = cache / "onnx" / f"{name}-{digest.hexdigest()[:16]}"
     if Path(target / "onnx.json").is_file():
         return target
     if Path(name).is_dir():
