@@ -257,13 +257,3 @@ def qmask_engine(
         model, device=device, max_new_tokens=int(max_new_tokens), threshold=float(threshold)
     )
     return QMaskAnchorer(predictor, boxes)
-
-
-def _register_engine() -> None:
-    from ocrkit.tabench.local import ENGINES
-
-    if "qmask" not in ENGINES:
-        ENGINES.register("qmask")(qmask_engine)
-
-
-_register_engine()

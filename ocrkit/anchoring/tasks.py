@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset
 
 from ocrkit.config import ConfigError, to_dataclass
-from ocrkit.train.tasks import TASKS, TaskParts
+from ocrkit.train.task_registry import TaskParts
 
 log = logging.getLogger(__name__)
 DATA_KEYS = ("train", "val", "val_max_samples", "val_generate", "spi", "font", "cache_dir")
@@ -95,7 +95,6 @@ def make_eval_fn(val: Any, collate: Any, batch_size: int = 4, generate: int = 16
     return eval_fn
 
 
-@TASKS.register("qmask")
 def qmask_task(config: Mapping[str, Any]) -> TaskParts:
     """Q-Mask: L = lambda_txt L_NTP + lambda_seg (Dice + BCE) on anchoring instances."""
     from ocrkit.anchoring.data import AnchorDataset

@@ -28,7 +28,8 @@ from ocrkit.config import ConfigError
 from ocrkit.pretrain.mim import MaskedImageModel
 from ocrkit.pretrain.mnsp import MNSP
 from ocrkit.pretrain.views import collate_views
-from ocrkit.train.tasks import TASKS, TaskParts, synth_lmdb
+from ocrkit.train.task_registry import TaskParts
+from ocrkit.train.tasks import synth_lmdb
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,11 @@ def pretrain_task(model_cls: type, config: Mapping[str, Any]) -> TaskParts:
     return TaskParts(model, train, collate_views, None, info)
 
 
-@TASKS.register("mim")
 def mim_task(config: Mapping[str, Any]) -> TaskParts:
     """MAE-style masked image modeling (MIM baseline / MNSP teacher) on unlabeled images."""
     return pretrain_task(MaskedImageModel, config)
 
 
-@TASKS.register("mnsp")
 def mnsp_task(config: Mapping[str, Any]) -> TaskParts:
     """Masked Next-Scale Prediction on unlabeled images (needs a teacher for feature targets)."""
     return pretrain_task(MNSP, config)

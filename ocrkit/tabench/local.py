@@ -25,6 +25,8 @@ from ocrkit.tabench.client import ChatClient
 from ocrkit.tabench.schema import Box, Query, Shape
 
 ENGINES: Registry[Any] = Registry("tabench engine")
+# Q-Mask is a model family above TABench: its engine is imported only when asked for.
+ENGINES.register_lazy("qmask", "ocrkit.anchoring.inference:qmask_engine")
 
 
 @runtime_checkable

@@ -1,4 +1,6 @@
-"""``TASKS``: what ``ocrkit train`` can train. A task turns a recipe into :class:`TaskParts`.
+"""The ``str`` task and the data helpers the tasks share; ``TASKS`` itself lives in
+:mod:`ocrkit.train.task_registry` (re-exported here). A task turns a recipe into
+:class:`TaskParts`.
 
 The ``str`` task (supervised recognizer) reads these recipe sections::
 
@@ -24,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +34,10 @@ from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
 from ocrkit.config import ConfigError
-from ocrkit.registry import Registry
+from ocrkit.train.task_registry import TASKS, TaskParts
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class TaskParts:
-    """What the trainer needs from a task."""
-
-    model: nn.Module
-    train_dataset: Dataset
-    collate_fn: Callable[[list[Any]], Any] | None = None
-    eval_fn: Callable[[nn.Module], Mapping[str, float]] | None = None
-    info: dict[str, Any] = field(default_factory=dict)  # printed by the CLI
-
-
-TASKS: Registry[TaskParts] = Registry("task")
 
 _SPEC_KEYS = ("holdout", "repeat", "name", "max_samples")
 
@@ -280,7 +268,6 @@ def init_model(model: Any, init: Mapping[str, Any]) -> None:
         model.encoder_lr_scale = float(init["encoder_lr_scale"])
 
 
-@TASKS.register("str")
 def str_task(config: Mapping[str, Any]) -> TaskParts:
     """Supervised scene text recognition: ``Recognizer`` + labelled word images."""
     from ocrkit.data import collate_samples
@@ -326,7 +313,3 @@ def build_task(config: Mapping[str, Any]) -> TaskParts:
     if not name:
         raise ConfigError(f"recipe key task: missing; one of {', '.join(TASKS.list())}")
     return TASKS.get(name)(config)
-
-
-import ocrkit.anchoring.tasks  # noqa: E402,F401  (registers the qmask task)
-import ocrkit.pretrain.tasks  # noqa: E402,F401  (registers the mim and mnsp tasks)
