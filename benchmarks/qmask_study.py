@@ -228,7 +228,9 @@ def pointing(heat: Any, boxes: list[list[float]]) -> tuple[bool, float]:
     return bool(inside[y, x]), float(inside.mean())
 
 
-def answer_bench(model_dir: Path, queries: list[Any], cache: Path, threads: int) -> list[dict]:
+def answer_bench(
+    model_dir: Path, queries: list[Any], cache: Path, threads: int, max_new_tokens: int = 64
+) -> list[dict]:
     """Answer every query (appending to ``cache`` as it goes; cached ids are not asked again)."""
     import torch
 
@@ -247,7 +249,7 @@ def answer_bench(model_dir: Path, queries: list[Any], cache: Path, threads: int)
                 continue  # a torn last line of a killed run
     todo = [q for q in queries if q.id not in done]
     if todo:
-        predictor = QMaskPredictor.load(model_dir, device="cpu", max_new_tokens=64)
+        predictor = QMaskPredictor.load(model_dir, device="cpu", max_new_tokens=max_new_tokens)
         adapter = build_adapter("json")
         with open(cache, "a") as f:
             for q in todo:
@@ -304,7 +306,9 @@ def pointing_summary(queries: list[Any], answers: list[dict]) -> dict[str, Any]:
     }
 
 
-def eval_arm(out: Path, arm: str, bench: Path, limit: int | None, threads: int) -> dict:
+def eval_arm(
+    out: Path, arm: str, bench: Path, limit: int | None, threads: int, max_new_tokens: int = 64
+) -> dict:
     """Answer and score one arm's final model; the scores JSON lands in OUTPUT/ARM/."""
     from ocrkit.tabench.report import write_report
     from ocrkit.utils.io import atomic_write_json
@@ -314,7 +318,8 @@ def eval_arm(out: Path, arm: str, bench: Path, limit: int | None, threads: int) 
         return json.loads(path.read_text())
     queries = bench_subset(bench, limit)
     started = time.time()
-    answers = answer_bench(out / arm / "final", queries, out / arm / "bench_answers.jsonl", threads)
+    cache = out / arm / "bench_answers.jsonl"
+    answers = answer_bench(out / arm / "final", queries, cache, threads, max_new_tokens)
     result = score_arm(queries, answers)
     result["minutes"] = (time.time() - started) / 60
     result["queries"] = len(queries)
@@ -356,6 +361,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bench", type=Path, help="tabench-local JSONL (default: build it)")
     p.add_argument("--data", type=Path, default=None, help="shared data (default: OCRKIT_DATA)")
     p.add_argument("--bench-limit", type=int, help="queries per category and direction")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
     p.add_argument("--reference", action="append", default=[], metavar="NAME=SCORES.json")
     p.add_argument("--heatmaps", type=int, default=2, help="figure queries per category")
     p.add_argument("--phase", choices=("all", "train", "eval", "report", "eval-arm"), default="all")
@@ -381,6 +387,7 @@ def eval_subprocess(args: argparse.Namespace, out: Path, arm: str, bench: Path) 
         return
     cmd = [sys.executable, __file__, "--phase", "eval-arm", "--arm", arm, "--output", str(out)]
     cmd += ["--bench", str(bench), "--threads", str(args.threads)]
+    cmd += ["--max-new-tokens", str(args.max_new_tokens)]
     if args.bench_limit:
         cmd += ["--bench-limit", str(args.bench_limit)]
     run_logged(cmd, out / "logs" / f"eval_{arm}.log", args.threads)
@@ -413,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         log(f"trained: {trained}")
     if args.phase == "eval-arm":
-        eval_arm(out, args.arm, args.bench, args.bench_limit, args.threads)
+        eval_arm(out, args.arm, args.bench, args.bench_limit, args.threads, args.max_new_tokens)
         return 0
     if args.phase in ("all", "eval"):
         bench = ensure_bench(args)

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 CURVES = "qmask_study_curves.png"
 COMPARE = "qmask_study_tabench.png"
 HEATMAPS = "qmask_study_heatmaps.png"
@@ -30,13 +32,23 @@ def curve(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def _save(fig: Any, path: Path) -> None:
+def _save(fig: Any, path: Path, colors: int | None = None) -> None:
+    """Write ``fig`` as PNG atomically; ``colors`` quantizes it (photos: a small file)."""
+    import io
+
     import matplotlib.pyplot as plt
+    from PIL import Image
 
     from ocrkit.utils.io import atomic_path
 
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        if colors is None:
+            fig.savefig(tmp, format="png")
+        else:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+            image = Image.open(buf).convert("RGB").quantize(colors)
+            image.save(tmp, format="png", optimize=True)
     plt.close(fig)
 
 
@@ -110,8 +122,11 @@ def heatmap_queries(queries: list[Any], per_category: int) -> list[Any]:
     return picked
 
 
-def plot_heatmaps(model_dir: Path, queries: list[Any], path: Path, cols: int = 4) -> None:
-    """Image with the query's mask as a heatmap, mask boxes (green), target boxes (red)."""
+def plot_heatmaps(
+    model_dir: Path, queries: list[Any], path: Path, max_new_tokens: int = 64, cols: int = 3
+) -> None:
+    """Per query two panels: the image with the mask as a heatmap, mask boxes (green) and target
+    boxes (red); the mask alone, stretched to its own range (a faint mask shows its shape)."""
     import cv2
     import matplotlib
 
@@ -123,30 +138,44 @@ def plot_heatmaps(model_dir: Path, queries: list[Any], path: Path, cols: int = 4
     from ocrkit.tabench.adapters import build_adapter
     from ocrkit.tabench.local import load_rgb
 
-    predictor = QMaskPredictor.load(model_dir, device="cpu", max_new_tokens=64)
+    predictor = QMaskPredictor.load(model_dir, device="cpu", max_new_tokens=max_new_tokens)
     adapter = build_adapter("json")
     rows = (len(queries) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.9 * rows), dpi=100)
+    fig, axes = plt.subplots(rows, 2 * cols, figsize=(3.3 * cols * 2, 3.4 * rows), dpi=80)
+    axes = np.atleast_2d(axes)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, q in zip(axes.flat, queries):
+    for i, q in enumerate(queries):
+        ax, ax_mask = axes[i // cols, 2 * (i % cols)], axes[i // cols, 2 * (i % cols) + 1]
         image = load_rgb(str(q.image_path))
         result = predictor.anchor(image, adapter.prompt(q))
-        rgb = overlay_heatmap(image, result.heatmaps[0], result.boxes[0])
-        thick = max(2, round(max(image.shape[:2]) / 300))
+        heat = result.heatmaps[0]
+        rgb = overlay_heatmap(image, heat, result.boxes[0])
+        thick = max(2, round(max(image.shape[:2]) / 250))
         for x1, y1, x2, y2 in target_boxes(q):
             cv2.rectangle(rgb, (int(x1), int(y1)), (int(x2), int(y2)), (255, 0, 0), thick)
-        ax.imshow(rgb)
+        scale = 360 / max(rgb.shape[:2])  # the figure shows ~360 px per panel anyway
+        ax.imshow(cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
         query = q.text if q.task == "t2r" else str([int(v) for v in q.box])
-        answer = result.answer.replace("\n", " ")
+        answer = "".join(c if c.isprintable() else " " for c in result.answer)
         ax.set_title(
-            f"{q.category} {q.task.upper()}: {query[:28]}\nanswer: {answer[:34]}", fontsize=7
+            f"{q.category} {q.task.upper()}: {query[:26]}\nanswer: {answer[:30]}", fontsize=7
         )
+        small = cv2.resize(heat, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ax_mask.imshow(small, cmap="jet")
+        for x1, y1, x2, y2 in target_boxes(q):
+            box = [v * scale for v in (x1, y1, x2, y2)]
+            ax_mask.add_patch(
+                plt.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, color="w")
+            )
+        ax_mask.set_title(f"mask, p in [{heat.min():.3f}, {heat.max():.3f}]", fontsize=7)
     fig.suptitle(
-        "CQMD arm: query mask (JET), boxes from the mask (green), targets (red)", fontsize=10
+        "CQMD arm: query mask (JET) over the image, boxes from the mask (green), targets (red); "
+        "right: the mask stretched to its range, targets in white",
+        fontsize=10,
     )
-    fig.tight_layout()
-    _save(fig, path)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / rows))
+    _save(fig, path, colors=128)
 
 
 def arm_summary(out: Path, arm: str) -> dict[str, Any]:
@@ -175,7 +204,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
     ]
     for arm, s in summary["arms"].items():
         pt = s["pointing"]
-        point = [f"{pt[t]['hit_rate']:.1f} ({pt[t]['chance']:.1f})" for t in ("r2t", "t2r")]
+        point = [f"{pt[t]['hit_rate']:.1f} ({pt[t]['chance']:.2f})" for t in ("r2t", "t2r")]
         for mode in ("text", "mask"):
             r = s[mode]
             lines.append(
@@ -185,6 +214,30 @@ def markdown_table(summary: dict[str, Any]) -> str:
                 + " | ".join(point)
                 + " |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def compare_table(rows: dict[str, dict[str, Any]]) -> str:
+    """Per category (rows) and model (columns): ``Acc_R2T / F1_T2R / Overall``."""
+    names = list(rows)
+    first = rows[names[0]]
+    cats = ["all", *sorted(first.get("by_category") or {})]
+    lines = [
+        "| category | R2T / T2R n | " + " | ".join(names) + " |",
+        "| --- | ---: | " + " | ".join("---:" for _ in names) + " |",
+    ]
+    for cat in cats:
+        cells = []
+        for name in names:
+            s = rows[name] if cat == "all" else (rows[name].get("by_category") or {}).get(cat)
+            cells.append(
+                "-"
+                if s is None
+                else f"{s['r2t']['accuracy']:.1f} / {s['t2r']['f1']:.1f} / {s['overall']:.1f}"
+            )
+        s0 = first if cat == "all" else first["by_category"][cat]
+        n = f"{s0['r2t']['n']} / {s0['t2r']['n']}"
+        lines.append(f"| {cat} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -216,13 +269,16 @@ def write_study(out: Path, arms: list[str], args: Any, hardware: dict[str, Any])
         if arm == "cqmd":
             rows[f"{arm} (mask boxes)"] = s["mask"]
     plot_compare(rows, out / COMPARE)
+    summary["compare_table"] = compare_table(rows)
     if args.heatmaps and "cqmd" in arms:
         bench = args.bench or out / "bench" / "tabench-local.jsonl"
         picked = heatmap_queries(bench_subset(bench, None), args.heatmaps)
-        plot_heatmaps(out / "cqmd" / "final", picked, out / HEATMAPS)
+        tokens = getattr(args, "max_new_tokens", 64)
+        plot_heatmaps(out / "cqmd" / "final", picked, out / HEATMAPS, tokens)
         summary["figures"].append(HEATMAPS)
         summary["heatmap_queries"] = [q.id for q in picked]
     atomic_write_json(out / "qmask_study.json", summary)
-    atomic_write_text(out / "qmask_study.md", markdown_table(summary))
-    print(markdown_table(summary))
+    text = markdown_table(summary) + "\n" + summary["compare_table"]
+    atomic_write_text(out / "qmask_study.md", text)
+    print(text)
     return summary

@@ -125,6 +125,7 @@ def test_two_step_study_end_to_end(tmp_path, study):
         "val": [{**data_spec, "tasks": ["t2r"], "per_image": 1}],
         "val_max_samples": 2,
         "val_generate": 1,
+        "cache_dir": str(tmp_path / "cache"),
     }
     recipe["train"].update(batch_size=2, log_every=1)
     recipe_path = tmp_path / "recipe.yaml"
@@ -132,7 +133,7 @@ def test_two_step_study_end_to_end(tmp_path, study):
     out = tmp_path / "study"
     argv = ["--steps", "2", "--output", str(out), "--recipe", str(recipe_path)]
     argv += ["--model-spec", str(spec), "--bench", str(bench), "--data", str(tmp_path)]
-    argv += ["--bench-limit", "2"]
+    argv += ["--bench-limit", "2", "--max-new-tokens", "8"]
     from ocrkit.tabench.scoring import score
 
     queries = study.bench_subset(bench, 2)
