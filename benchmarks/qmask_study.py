@@ -6,8 +6,8 @@
 Phases (each resumable: rerun the same command and finished phases are skipped, a killed
 training run continues from its last checkpoint, a killed evaluation from its answer cache):
 
-1. ``init``: the study's VLM (``recipes/qmask/study_model.yaml``: a Qwen2.5-VL built from a config
-   with random weights, the CQMD head sized explicitly) saved once to OUTPUT/init.
+1. ``init``: the study's VLM (``benchmarks/qmask_study_model.yaml``: a Qwen2.5-VL built from
+   a config with random weights, the CQMD head sized explicitly) saved once to OUTPUT/init.
 2. ``data``: the synthetic scenes rendered once into the recipe's cache (both arms read them).
 3. ``train``: two arms of ``recipes/qmask/study_cpu.yaml`` through ``ocrkit train`` (the qmask
    task of the one trainer), run side by side at ``--threads`` each: ``cqmd`` (lambda_seg = 1)
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnsp_study import log, seconds_per_step  # noqa: E402
 
-MODEL_SPEC = ROOT / "recipes/qmask/study_model.yaml"
+MODEL_SPEC = ROOT / "benchmarks/qmask_study_model.yaml"
 RECIPE = ROOT / "recipes/qmask/study_cpu.yaml"
 ARMS = {"cqmd": 1.0, "no_cqmd": 0.0}
 
@@ -63,7 +63,9 @@ def study_config(spec: dict[str, Any], tokenizer: Any) -> Any:
         text["hidden_size"] // text["num_attention_heads"]
         != tc.hidden_size // tc.num_attention_heads
     ):
-        raise ValueError("study_model.yaml: keep head_dim = hidden / heads at the tiny model's 16")
+        raise ValueError(
+            "qmask_study_model.yaml: keep head_dim = hidden / heads at the tiny model's 16"
+        )
     for key, value in text.items():
         setattr(config.text_config, key, value)
     layers = text["num_hidden_layers"]
