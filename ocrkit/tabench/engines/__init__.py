@@ -1,6 +1,7 @@
 """Local models for ``ocrkit tabench run --engine NAME`` (registry ``ENGINES``)."""
 
 from ocrkit.anchoring import inference as _qmask  # noqa: F401  (registers "qmask")
+from ocrkit.tabench.engines import ocrkit as _ocrkit  # noqa: F401  (registers "ocrkit")
 from ocrkit.tabench.engines import rapidocr as _rapidocr  # noqa: F401  (registers "rapidocr")
 from ocrkit.tabench.local import ENGINES
 
