@@ -139,6 +139,7 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
     keys = ("ocrkit", "ocrkit_words", "rapidocr", "rapidocr_words", "det_wheel", "det_paddle")
     systems = {k: Counts() for k in keys}
     seconds = {"ocrkit": 0.0, "rapidocr": 0.0}
+    word_failures = 0
     records = load_set(root, name, limit)
     for n, rec in enumerate(records, 1):
         image = read_image(root / name / rec["image"])
@@ -165,12 +166,27 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
         score_image(systems["rapidocr"], boxes, list(out.txts or []), gts, norm)
         if word_level:
             found = [w for line in (getattr(out, "word_results", None) or ()) for w in line]
-            polys = [np.asarray(w[2], float).tolist() for w in found]
-            score_image(systems["rapidocr_words"], polys, [str(w[0]) for w in found], gts, norm)
+            words_ok = [w for w in found if _is_word(w)]
+            word_failures += len(words_ok) < len(found)  # its raw per-line form: not scored
+            polys = [np.asarray(w[2], float).tolist() for w in words_ok]
+            score_image(systems["rapidocr_words"], polys, [str(w[0]) for w in words_ok], gts, norm)
         if n % 25 == 0 or n == len(records):
             e2e = {k: systems[k].summary(True)["e2e"]["F"] for k in ("ocrkit", "rapidocr")}
             print(f"{name}: {n}/{len(records)} e2e F {e2e}", flush=True)
-            yield summarize(name, n, len(records), proto, (load_ours, load_rapid), seconds, systems)
+            result = summarize(
+                name, n, len(records), proto, (load_ours, load_rapid), seconds, systems
+            )
+            if word_level:
+                result["rapidocr_images_without_word_boxes"] = word_failures
+            yield result
+
+
+def _is_word(entry) -> bool:
+    """``(text, score, 4 points)``, RapidOCR's word entry once it has computed word boxes."""
+    try:
+        return len(entry) == 3 and np.asarray(entry[2], float).shape == (4, 2)
+    except (TypeError, ValueError):
+        return False
 
 
 def summarize(name, n, planned, proto, loads, seconds, systems) -> dict:
