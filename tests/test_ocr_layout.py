@@ -71,3 +71,22 @@ def test_word_boxes_follow_character_offsets() -> None:
     tall = np.array([[0, 0], [20, 0], [20, 100], [0, 100]], np.float32)
     (_, _, _, first), _ = word_quads(tall, "ab cd", rotated=True)
     np.testing.assert_allclose(first, [[20, 0], [20, 40], [0, 40], [0, 0]], atol=1e-5)
+
+
+def test_detector_input_sizes_follow_the_wheel_rules() -> None:
+    from ocrkit.ocr.detect import prepare
+
+    # a 4000x3000 photo: longest side to 2000 (1984 x 1504 after rounding to 32), then no
+    # upscaling (shortest side 1504 >= 736)
+    frame = prepare(np.zeros((3000, 4000, 3), np.uint8))
+    assert frame.net.shape[:2] == (1504, 1984) and frame.size == (1984, 1504) and frame.pad == 0
+    assert frame.scale == (4000 / 1984, 3000 / 1504)
+    # a 1280x720 scene: shortest side up to 736 -> 736 x 1309 -> 736 x 1312
+    frame = prepare(np.zeros((720, 1280, 3), np.uint8))
+    assert frame.net.shape[:2] == (736, 1312) and frame.scale == (1.0, 1.0)
+    # a 800x40 strip (wider than 8:1): 80 px black bands above and below, then 736 high
+    frame = prepare(np.full((40, 800, 3), 255, np.uint8))
+    assert frame.pad == 80 and frame.size == (800, 200)
+    assert frame.net.shape[:2] == (736, 2944)
+    # scaled by 736 / 200: bands of 294 rows, the strip in rows 294-441
+    assert frame.net[:290].max() == 0 and frame.net[300:435].min() == 255
