@@ -5,7 +5,15 @@ from ocrkit.types import Prediction, Predictor, Sample
 
 __version__ = "0.1.0"
 
-__all__ = ["Prediction", "Predictor", "Registry", "Sample", "__version__", "load_recognizer", "read"]
+__all__ = [
+    "Prediction",
+    "Predictor",
+    "Registry",
+    "Sample",
+    "__version__",
+    "load_recognizer",
+    "read",
+]
 
 
 def load_recognizer(path: str | None = None, device: str | None = None) -> "Recognizer":  # noqa: F821
