@@ -90,3 +90,12 @@ def test_detector_input_sizes_follow_the_wheel_rules() -> None:
     assert frame.net.shape[:2] == (736, 2944)
     # scaled by 736 / 200: bands of 294 rows, the strip in rows 294-441
     assert frame.net[:290].max() == 0 and frame.net[300:435].min() == 255
+
+
+def test_the_detection_side_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, ocrkit.ocr, ocrkit.ocr.draw; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
