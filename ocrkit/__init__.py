@@ -5,7 +5,15 @@ from ocrkit.types import Prediction, Predictor, Sample
 
 __version__ = "0.1.0"
 
-__all__ = ["Prediction", "Predictor", "Registry", "Sample", "__version__", "load_recognizer"]
+__all__ = [
+    "Prediction",
+    "Predictor",
+    "Registry",
+    "Sample",
+    "__version__",
+    "load_recognizer",
+    "read",
+]
 
 
 def load_recognizer(path: str | None = None, device: str | None = None) -> "Recognizer":  # noqa: F821
@@ -13,3 +21,11 @@ def load_recognizer(path: str | None = None, device: str | None = None) -> "Reco
     from ocrkit.models.recognizer import load_recognizer as _load
 
     return _load(path, device=device)
+
+
+def read(images, model: str | None = None, **options) -> list:
+    """Page-level OCR of whole images: detected lines, in reading order, with boxes and text (see
+    :func:`ocrkit.ocr.read`); the detector needs onnxruntime and the rapidocr wheel."""
+    from ocrkit.ocr import read as _read
+
+    return _read(images, model=model, **options)

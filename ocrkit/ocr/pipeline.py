@@ -1,0 +1,211 @@
+"""Page-level OCR: detect text regions, rectify and recognize them, return them in reading order.
+
+``read(images)`` is the one-call entry point; :class:`PageReader` keeps the detector and the
+recognizer loaded between calls. The detector is the PP-OCRv6 small DB network of the
+``rapidocr`` wheel (:mod:`ocrkit.ocr.detect`), the recognizer any ocrkit predictor (default: the
+embedded ``default`` model). After recognition, empty texts and regions whose mean character
+confidence is under ``min_confidence`` (0.5, the wheel's ``Global.text_score``) are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ocrkit.ocr.detect import WHEEL_RESIZE, ResizeParams, TextDetector
+from ocrkit.ocr.layout import crop_quad, reading_order, word_quads
+from ocrkit.ocr.postprocess import WHEEL_DB, DBParams
+
+
+def _points(quad: np.ndarray) -> list[list[float]]:
+    return [[round(float(x), 2), round(float(y), 2)] for x, y in np.asarray(quad).reshape(-1, 2)]
+
+
+def _bbox(quad: np.ndarray) -> list[float]:
+    q = np.asarray(quad, np.float64).reshape(-1, 2)
+    return [round(float(v), 2) for v in (*q.min(0), *q.max(0))]
+
+
+@dataclass
+class Word:
+    """A whitespace-separated word; its polygon is cut from its line's in proportion to
+    character offsets (approximate)."""
+
+    text: str
+    confidence: float
+    polygon: list[list[float]]
+    box: list[float]
+
+
+@dataclass
+class Line:
+    """One detected region with its text: ``polygon`` (tl, tr, br, bl in image pixels), ``box``
+    (x1, y1, x2, y2), the recognizer's ``confidence``, the detector's ``det_score``, ``row`` (the
+    reading-order row it belongs to) and its ``words``."""
+
+    text: str
+    confidence: float
+    polygon: list[list[float]]
+    box: list[float]
+    det_score: float
+    row: int
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    """The lines of one image in reading order."""
+
+    width: int
+    height: int
+    lines: list[Line]
+    path: str | None = None
+
+    @property
+    def text(self) -> str:
+        """Lines of the same row joined by spaces, rows by newlines."""
+        rows: dict[int, list[str]] = {}
+        for line in self.lines:
+            rows.setdefault(line.row, []).append(line.text)
+        return "\n".join(" ".join(parts) for _, parts in sorted(rows.items()))
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for line in self.lines for w in line.words]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "width": self.width,
+            "height": self.height,
+            "text": self.text,
+            "lines": [asdict(line) for line in self.lines],
+        }
+
+
+def _as_rgb(image: Any) -> tuple[np.ndarray, str | None]:
+    """A path (read with :func:`ocrkit.data.image_io.read_image`), PIL image or array -> RGB."""
+    if isinstance(image, (str, Path)):
+        from ocrkit.data.image_io import read_image
+
+        return read_image(image), str(image)
+    if not isinstance(image, np.ndarray):
+        image = np.asarray(image.convert("RGB"))
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
+    return np.ascontiguousarray(image), None
+
+
+def mean_char_confidence(prediction: Any) -> float:
+    """The mean per-character confidence (RapidOCR's score), else the sequence confidence."""
+    chars = list(getattr(prediction, "char_confidences", None) or [])
+    return float(np.mean(chars)) if chars else float(prediction.confidence)
+
+
+class PageReader:
+    """Detector + recognizer; ``reader(image) -> Page``, ``reader.read(images) -> [Page]``.
+
+    ``recognizer``: a predictor (``predict(list of RGB arrays) -> predictions``, e.g. a
+    :class:`~ocrkit.models.recognizer.Recognizer` or an ``OnnxRecognizer``), or a model folder
+    or embedded name for :func:`ocrkit.load_recognizer` (``None``: the default model).
+    """
+
+    def __init__(
+        self,
+        recognizer: Any = None,
+        detector: TextDetector | None = None,
+        *,
+        det_model: str | Path | None = None,
+        db: DBParams = WHEEL_DB,
+        resize: ResizeParams = WHEEL_RESIZE,
+        min_confidence: float = 0.5,
+        batch_size: int = 16,
+        threads: int = 0,
+    ) -> None:
+        if recognizer is None or isinstance(recognizer, (str, Path)):
+            from ocrkit import load_recognizer
+
+            recognizer = load_recognizer(None if recognizer is None else str(recognizer))
+        self.recognizer = recognizer
+        self.detector = detector or TextDetector(det_model, db=db, resize=resize, threads=threads)
+        self.min_confidence = float(min_confidence)
+        self.batch_size = int(batch_size)
+
+    def recognize(self, crops: list[np.ndarray]) -> list[Any]:
+        if not crops:
+            return []
+        try:
+            return self.recognizer.predict(crops, batch_size=self.batch_size)
+        except TypeError:  # a predictor without batch_size
+            return self.recognizer.predict(crops)
+
+    def read_regions(self, image: np.ndarray, quads: np.ndarray, scores: np.ndarray) -> list[Line]:
+        """Recognize given regions of an RGB image; the kept lines, in reading order."""
+        order, rows = reading_order(quads)
+        cuts = [crop_quad(image, quads[i]) for i in order]
+        predictions = self.recognize([crop for crop, _ in cuts])
+        lines = []
+        for i, row, (_, rotated), pred in zip(order, rows, cuts, predictions):
+            text = pred.text.strip()
+            if not text or mean_char_confidence(pred) < self.min_confidence:
+                continue
+            chars = list(getattr(pred, "char_confidences", None) or [])
+            words = []
+            for word, start, end, wquad in word_quads(quads[i], pred.text, rotated):
+                conf = chars[start:end] if len(chars) == len(pred.text) else []
+                words.append(
+                    Word(
+                        word,
+                        round(float(np.mean(conf)) if conf else float(pred.confidence), 6),
+                        _points(wquad),
+                        _bbox(wquad),
+                    )
+                )
+            lines.append(
+                Line(
+                    text,
+                    round(float(pred.confidence), 6),
+                    _points(quads[i]),
+                    _bbox(quads[i]),
+                    round(float(scores[i]), 6),
+                    int(row),
+                    words,
+                )
+            )
+        return lines
+
+    def __call__(self, image: Any) -> Page:
+        rgb, path = _as_rgb(image)
+        quads, scores = self.detector(rgb)
+        return Page(rgb.shape[1], rgb.shape[0], self.read_regions(rgb, quads, scores), path)
+
+    def read(self, images: Any | Sequence[Any]) -> list[Page]:
+        if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "convert"):
+            images = [images]
+        return [self(image) for image in images]
+
+
+_READERS: dict[str, PageReader] = {}
+
+
+def read(images: Any | Sequence[Any], model: str | None = None, **options: Any) -> list[Page]:
+    """Read whole images (paths, PIL images or RGB arrays; one or a list): one :class:`Page`
+    each, its lines in reading order. ``model``: recognizer folder or ``default``/``tiny``;
+    ``options`` go to :class:`PageReader` (the reader is kept for later calls without them)."""
+    key = str(model)
+    reader = _READERS.get(key) if not options else None
+    if reader is None:
+        reader = PageReader(model, **options)
+        if not options:
+            _READERS[key] = reader
+    return reader.read(images)
