@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reported and skipped; the exit code is then 1.",
         epilog="example: ocrkit read photo.jpg --draw photo_ocr.png",
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--model", metavar="DIR", help="recognizer folder, or default (the default) or tiny"
@@ -82,9 +84,14 @@ def run(args: argparse.Namespace) -> int:
         min_confidence=args.min_confidence,
         batch_size=args.batch_size,
     )
-    several = len(args.images) > 1
-    failed = 0
-    for path in args.images:
+    from ocrkit.cli.inputs import expand_images
+
+    paths, problems = expand_images(args.images)  # folders and glob patterns too
+    for item, why in problems:
+        print(f"ocrkit read: error: {item}: {why} (skipped)", file=sys.stderr)
+    several = len(paths) > 1
+    failed = len(problems)
+    for path in paths:
         try:
             image = decode_image(Path(path).read_bytes())
         except (OSError, CorruptImageError) as exc:
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             target.write_bytes(encode_image(draw_page(image, page), ".png"))
     if failed:
         print(
-            f"ocrkit read: {failed} of {len(args.images)} images could not be read", file=sys.stderr
+            f"ocrkit read: {failed} of {len(paths) + len(problems)} images could not be read",
+            file=sys.stderr,
         )
     return 1 if failed else 0
