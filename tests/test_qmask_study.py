@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def test_scoring_both_box_sources_with_known_answers(tmp_path, study):
     ]
 
 
-def test_two_step_study_end_to_end(tmp_path, study):
+def test_two_step_study_end_to_end(tmp_path, study, monkeypatch):
     train, bench = _fixture_bench(tmp_path, study)
     spec = tmp_path / "model.yaml"
     spec.write_text(yaml.safe_dump(TINY_SPEC))
@@ -133,6 +134,8 @@ def test_two_step_study_end_to_end(tmp_path, study):
     out = tmp_path / "study"
     argv = ["--steps", "2", "--output", str(out), "--recipe", str(recipe_path)]
     argv += ["--model-spec", str(spec), "--bench", str(bench), "--data", str(tmp_path)]
+    # the script points OCRKIT_DATA at --data for its subprocesses: restored after the test
+    monkeypatch.setenv("OCRKIT_DATA", os.environ.get("OCRKIT_DATA", ""))
     argv += ["--bench-limit", "2", "--max-new-tokens", "8"]
     from ocrkit.tabench.scoring import score
 
