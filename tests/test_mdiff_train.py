@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -38,9 +39,12 @@ def test_overfits_through_the_trainer_and_reloads(tmp_path: Path) -> None:
     assert any("loss_denoise" in str(entry) for entry in logged)
 
 
-def test_cpu_recipe_swaps_only_the_decoder() -> None:
+def test_cpu_recipe_swaps_only_the_decoder(monkeypatch, tmp_path) -> None:
     from ocrkit.models import Recognizer
     from ocrkit.train.settings import TrainConfig
+
+    if not os.environ.get("OCRKIT_DATA"):  # the recipes name ${OCRKIT_DATA}; only loaded here
+        monkeypatch.setenv("OCRKIT_DATA", str(tmp_path))
 
     mdiff = load_config(RECIPES / "vit_tiny_mdiff_cpu.yaml")
     ar = load_config(RECIPES / "vit_tiny_ar_cpu.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,16 +29,26 @@ def test_there_are_recipes():
 def test_recipe_loads(path: Path, monkeypatch, tmp_path):
     import ocrkit.pretrain  # noqa: F401  (registers mim, mnsp)
 
-    for name in ("UNION14M", "UNION14M_U", "UNION14M_FILTER", "PRETRAINED", "QMASK_BASE"):
+    for name in (
+        "UNION14M",
+        "UNION14M_U",
+        "UNION14M_FILTER",
+        "PRETRAINED",
+        "QMASK_BASE",
+        "OCRKIT_DATA",
+    ):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))  # data/model paths users set
     config = load_config(path)
     assert config["task"] in TASKS.list()
     to_dataclass(TrainConfig, config["train"], "train")
 
 
-def test_study_recipes_share_one_encoder_and_mnsp_scales_fit_it():
+def test_study_recipes_share_one_encoder_and_mnsp_scales_fit_it(monkeypatch, tmp_path):
     """The MNSP study's three recipes: one encoder, three adjacent 4x scales, models that build."""
     from ocrkit.models import Recognizer
+
+    if not os.environ.get("OCRKIT_DATA"):  # the recipes name ${OCRKIT_DATA}; only loaded here
+        monkeypatch.setenv("OCRKIT_DATA", str(tmp_path))
     from ocrkit.pretrain import MNSP, MaskedImageModel
 
     root = RECIPES[0].parents[1]
