@@ -22,9 +22,9 @@ from ocrkit.models.decoders.greedy import collapse_greedy_array, softmax
 from ocrkit.models.preprocess import (
     ImageInput,
     make_transform,
+    predict_in_width_order,
     recognize_in_batches,
     stack_arrays,
-    width_order,
 )
 from ocrkit.text.charset import Charset
 from ocrkit.text.tokenizer import Tokenizer
@@ -161,15 +161,12 @@ class OnnxRecognizer:
         self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
     ) -> list[Prediction]:
         """The evaluator's ``Predictor`` method: RGB ``uint8`` arrays -> predictions."""
-        order = width_order(images, self.transform)
-        predictions: list[Prediction | None] = [None] * len(images)
-        for start in range(0, len(images), batch_size):
-            index = order[start : start + batch_size]
-            memory = self.encode(stack_arrays([images[i] for i in index], self.transform))
-            probs = self._probs(memory, **generate_kwargs)
-            for i, d in zip(index, self.tokenizer.decode(probs)):
-                predictions[i] = Prediction(d.text, d.confidence, d.char_confidences)
-        return predictions  # type: ignore[return-value]
+
+        def read_batch(batch: list[np.ndarray]) -> list[Any]:
+            memory = self.encode(stack_arrays(batch, self.transform))
+            return self.tokenizer.decode(self._probs(memory, **generate_kwargs))
+
+        return predict_in_width_order(images, self.transform, batch_size, read_batch)
 
     def recognize(
         self,

@@ -105,6 +105,26 @@ def width_order(images: Sequence[np.ndarray], transform: Any) -> list[int]:
     return sorted(range(len(images)), key=lambda i: ratios[i])
 
 
+def predict_in_width_order(
+    images: Sequence[np.ndarray],
+    transform: Any,
+    batch_size: int,
+    read_batch: Callable[[list[np.ndarray]], Sequence[Any]],
+) -> list[Any]:
+    """The predict loop of every recognizer backend: ``images`` cut into batches in
+    :func:`width_order`, each read by ``read_batch`` (arrays -> ``Tokenizer.decode`` rows), the
+    results returned as :class:`~ocrkit.types.Prediction` in input order."""
+    from ocrkit.types import Prediction
+
+    order = width_order(images, transform)
+    predictions: list[Any] = [None] * len(images)
+    for start in range(0, len(images), batch_size):
+        index = order[start : start + batch_size]
+        for i, d in zip(index, read_batch([images[i] for i in index])):
+            predictions[i] = Prediction(d.text, d.confidence, d.char_confidences)
+    return predictions
+
+
 def recognize_in_batches(
     predict: Callable[..., list[Any]],
     inputs: ImageInput | Sequence[ImageInput],

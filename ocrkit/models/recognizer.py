@@ -23,9 +23,9 @@ from ocrkit.models.decoders import DECODERS
 from ocrkit.models.preprocess import (
     ImageInput,
     make_transform,
+    predict_in_width_order,
     recognize_in_batches,
     stack_batch,
-    width_order,
 )
 from ocrkit.models.weights import load_state_dict, select_prefix
 from ocrkit.text.charset import Charset
@@ -293,15 +293,13 @@ class Recognizer(nn.Module):
         self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
     ) -> list[Prediction]:
         """The evaluator's ``Predictor`` method: RGB ``uint8`` arrays -> predictions."""
-        order = width_order(images, self.transform)
-        predictions: list[Prediction | None] = [None] * len(images)
+
+        def read_batch(batch: list[np.ndarray]) -> list[Any]:
+            x = stack_batch(batch, self.transform).to(self.device)
+            return self.tokenizer.decode(self(x, **generate_kwargs))
+
         with _eval_mode(self), torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                index = order[start : start + batch_size]
-                x = stack_batch([images[i] for i in index], self.transform).to(self.device)
-                for i, d in zip(index, self.tokenizer.decode(self(x, **generate_kwargs))):
-                    predictions[i] = Prediction(d.text, d.confidence, d.char_confidences)
-        return predictions  # type: ignore[return-value]
+            return predict_in_width_order(images, self.transform, batch_size, read_batch)
 
     def recognize(
         self,
