@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -149,10 +150,21 @@ def test_onnx_export_of_a_ctc_model_reads_like_torch(tmp_path):
     onnx_model = OnnxRecognizer.from_pretrained(folder, threads=1)
     images = [word_image(w) for w in WORDS] + [np.zeros((20, 300, 3), np.uint8)]
     torch_logits = model.decoder.logits(model.backbone(model.transform.batch(images[:1])))
-    ort_memory = onnx_model.encode(model.transform.batch(images[:1]).numpy())
-    ort_logits = onnx_model.decoder_session.run(None, {"memory": ort_memory})[0]
+    batch = model.transform.batch(images[:1]).numpy()
+    fused_logits = onnx_model.encoder_session.run(["logits"], {"images": batch})[0]
+    ort_logits = onnx_model.decoder_session.run(None, {"memory": onnx_model.encode(batch)})[0]
+    assert onnx_model.fused_ctc
+    assert np.abs(fused_logits - torch_logits.detach().numpy()).max() < 1e-4
     assert np.abs(ort_logits - torch_logits.detach().numpy()).max() < 1e-4
-    assert [p.text for p in onnx_model.predict(images)] == [p.text for p in model.predict(images)]
+    expected = [p.text for p in model.predict(images)]
+    assert [p.text for p in onnx_model.predict(images)] == expected
+    # A folder exported before the CTC head joined the encoder graph: encoder, then decoder.onnx.
+    meta = json.loads((folder / "onnx.json").read_text())
+    meta["encoder"]["outputs"].pop("logits")
+    (folder / "onnx.json").write_text(json.dumps(meta))
+    old = OnnxRecognizer.from_pretrained(folder, threads=1)
+    assert not old.fused_ctc and old._decoder_session is not None
+    assert [p.text for p in old.predict(images)] == expected
 
 
 # ---- the real weights, from the wheels ---------------------------------------------------------

@@ -45,12 +45,19 @@ __all__ = ["META_NAME", "OnnxRecognizer", "export_onnx", "providers_for"]
 
 # ---- export --------------------------------------------------------------------------------
 class _EncoderGraph(nn.Module):
-    def __init__(self, backbone: nn.Module) -> None:
+    """images -> memory; with ``ctc_head`` also -> frame logits, so a CTC model reads a batch in
+    one onnxruntime call (one session, whose threads may then spin: see ``OnnxRecognizer``)."""
+
+    def __init__(self, backbone: nn.Module, ctc_head: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
+        self.ctc_head = ctc_head
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.backbone(images)
+    def forward(self, images: torch.Tensor) -> Any:
+        memory = self.backbone(images)
+        if self.ctc_head is None:
+            return memory
+        return memory, self.ctc_head.logits(memory)
 
 
 class _FrameLogitsGraph(nn.Module):
@@ -188,18 +195,20 @@ def _export_graphs(
     tokens = torch.randint(0, model.tokenizer.num_classes, (2, length), device=model.device)
     batch, seq = {0: "batch"}, {0: "batch", 1: "length"}
     variable = callable(getattr(model.transform, "batch", None))  # PP-OCR: any input width
+    ctc = _is_ctc(decoder)
+    outputs = [MEMORY, LOGITS] if ctc else [MEMORY]
+    out_axes = seq if variable else batch
     _export_graph(
-        _EncoderGraph(model.backbone).eval(),
+        _EncoderGraph(model.backbone, decoder if ctc else None).eval(),
         (images,),
         directory / ENCODER_NAME,
-        ([IMAGES], [MEMORY]),
-        {IMAGES: {0: "batch", 3: "width"}, MEMORY: seq}
-        if variable
-        else {IMAGES: batch, MEMORY: batch},
+        ([IMAGES], outputs),
+        {IMAGES: {0: "batch", 3: "width"} if variable else batch}
+        | {name: out_axes for name in outputs},
         opset,
         dynamo,
     )
-    if _is_ctc(decoder):
+    if ctc:
         _export_graph(
             _FrameLogitsGraph(decoder).eval(),
             (memory,),
@@ -263,11 +272,16 @@ def _verify(
         ("encoder", ENCODER_NAME, {IMAGES: images}),
         ("decoder", DECODER_NAME, decoder_feed),
     )
-    diffs = {}
-    for (name, file, feed), ref in zip(runs, expected):
+    checks = []  # (name, onnx output, torch reference)
+    for name, file, feed in runs:
         session = ort.InferenceSession(str(directory / file), providers=["CPUExecutionProvider"])
+        checks.append((name, session.run(None, feed), expected[len(checks)]))
+    if len(checks[0][1]) > 1:  # CTC: the encoder graph also writes the frame logits
+        checks.append(("encoder_logits", checks[0][1][1:], expected[1]))
+    diffs = {}
+    for name, outputs, ref in checks:
         ref = ref.float().cpu().numpy()
-        diffs[name] = float(np.abs(session.run(None, feed)[0] - ref).max())
+        diffs[name] = float(np.abs(outputs[0] - ref).max())
         if diffs[name] > 1e-3 * max(1.0, float(np.abs(ref).max())):
             raise RuntimeError(f"ONNX {name} differs from torch by {diffs[name]:.3g}")
     return diffs

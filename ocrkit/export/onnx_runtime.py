@@ -61,6 +61,7 @@ class OnnxRecognizer:
         directory: str | Path,
         threads: int | None = None,
         providers: Sequence[Any] | None = None,
+        spin: bool | None = None,
     ) -> None:
         ort = _import("onnxruntime")
         directory = Path(directory)
@@ -79,10 +80,18 @@ class OnnxRecognizer:
             self.img_size, config["mean"], config["std"], config.get("preprocess")
         )
         self.ctc = self.meta.get("decoder_kind") == "ctc"
+        # CTC folders exported since 0.1 write the frame logits from the encoder graph: a batch
+        # is one onnxruntime call. Older folders run the encoder, then decoder.onnx.
+        self.fused_ctc = self.ctc and LOGITS in self.meta["encoder"].get("outputs", {})
+        if spin is None:
+            spin = self.fused_ctc
         options = ort.SessionOptions()
-        # The decoding loop runs Python between graph calls; spinning intra-op threads would burn
-        # those cores meanwhile (measured on 2 cores: 220 -> 301 img/s at batch 64 without it).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning intra-op threads wait for work without sleeping: faster when one session
+        # runs back to back (fused CTC, batch 1 on 2 cores: 10.5 -> 8.2 ms), but with Python or a
+        # second session between calls the spinning threads take those cores (token decoders:
+        # 220 -> 301 img/s at batch 64 without it; an encoder + decoder.onnx pair: 10.5 -> 17 ms
+        # at batch 1 with it). Measured by `benchmarks/onnx_spin.py`.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
@@ -91,8 +100,10 @@ class OnnxRecognizer:
         def session(file: str) -> Any:
             return ort.InferenceSession(str(directory / file), options, providers=providers)
 
+        self._session = session
         self.encoder_session = session(self.meta["encoder"]["file"])
-        self.decoder_session = session(self.meta["decoder"]["file"])
+        # Fused CTC folders read images in one call and open decoder.onnx only when asked.
+        self._decoder_session = None if self.fused_ctc else session(self.meta["decoder"]["file"])
         self.decoder: Any = None  # token decoders: the torch module whose loop runs (lazily)
         self.cached_steps: Any = None
         if not self.ctc:
@@ -124,10 +135,19 @@ class OnnxRecognizer:
         directory: str | Path,
         threads: int | None = None,
         providers: Sequence[Any] | None = None,
+        spin: bool | None = None,
     ) -> OnnxRecognizer:
         """Open an exported folder; ``threads`` sets onnxruntime's intra-op threads,
-        ``providers`` its execution providers (default ``["CPUExecutionProvider"]``)."""
-        return cls(directory, threads=threads, providers=providers)
+        ``providers`` its execution providers (default ``["CPUExecutionProvider"]``), ``spin``
+        whether idle intra-op threads spin (default: only for one-call CTC graphs)."""
+        return cls(directory, threads=threads, providers=providers, spin=spin)
+
+    @property
+    def decoder_session(self) -> Any:
+        """The ``decoder.onnx`` session (opened on first use for fused CTC folders)."""
+        if self._decoder_session is None:
+            self._decoder_session = self._session(self.meta["decoder"]["file"])
+        return self._decoder_session
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Normalized images ``[B, 3, H, W]`` (float32) -> memory ``[B, S, C]``."""
@@ -147,8 +167,7 @@ class OnnxRecognizer:
     def _probs(self, memory: np.ndarray, **generate_kwargs: Any) -> Any:
         """Read-out probabilities ``[B, T, K]`` of one encoded batch."""
         if self.ctc:  # like CTCDecoder.generate, which takes no options
-            logits = self.decoder_session.run([LOGITS], {MEMORY: memory})[0]
-            return collapse_greedy_array(softmax(logits.astype(np.float32)), self.tokenizer.EOS)
+            return self._ctc_probs(self.decoder_session.run([LOGITS], {MEMORY: memory})[0])
         import torch
 
         loops: dict[str, Any] = {"network": self.network}
@@ -157,14 +176,21 @@ class OnnxRecognizer:
         with torch.inference_mode():
             return self.decoder.generate(torch.from_numpy(memory), **loops, **generate_kwargs)
 
+    def _ctc_probs(self, logits: np.ndarray) -> Any:
+        """Frame logits ``[B, T, K]`` -> the greedy CTC read-out (numpy)."""
+        return collapse_greedy_array(softmax(logits.astype(np.float32)), self.tokenizer.EOS)
+
     def predict(
         self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
     ) -> list[Prediction]:
         """The evaluator's ``Predictor`` method: RGB ``uint8`` arrays -> predictions."""
 
         def read_batch(batch: list[np.ndarray]) -> list[Any]:
-            memory = self.encode(stack_arrays(batch, self.transform))
-            return self.tokenizer.decode(self._probs(memory, **generate_kwargs))
+            images = stack_arrays(batch, self.transform)
+            if self.fused_ctc:  # one call: the encoder graph writes the frame logits
+                logits = self.encoder_session.run([LOGITS], {IMAGES: images})[0]
+                return self.tokenizer.decode(self._ctc_probs(logits))
+            return self.tokenizer.decode(self._probs(self.encode(images), **generate_kwargs))
 
         return predict_in_width_order(images, self.transform, batch_size, read_batch)
 

@@ -86,6 +86,7 @@ def run_onnx(args: argparse.Namespace) -> int:
 
 
 EMBEDDED_NAMES = ("default", "tiny")
+EXPORT_LAYOUT = b"ctc-logits-in-encoder"  # CTC frame logits written by encoder.onnx
 
 
 def embedded_onnx_dir(name: str) -> Any:
@@ -99,7 +100,7 @@ def embedded_onnx_dir(name: str) -> Any:
     from ocrkit.models.default import embedded_model_dir
 
     cache = Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(EXPORT_LAYOUT)  # a new graph layout, a new export
     if name in EMBEDDED_NAMES:
         for file in ("config.json", "model.safetensors"):
             digest.update((embedded_model_dir(name) / file).read_bytes())
