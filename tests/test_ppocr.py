@@ -56,6 +56,34 @@ def test_ppocr_resize_keeps_ratio_and_pads_with_zeros():
     assert t.batch([image]).shape == (1, 3, 48, 320)
 
 
+def test_pad_alone_cuts_batches_where_the_alone_width_changes():
+    from ocrkit.models.preprocess import width_batches
+
+    # aspect ratios 2, 8, 3, 10, 8 -> alone widths 320, 384, 320, 480, 384 (height 48)
+    images = [np.zeros((10, 10 * r, 3), np.uint8) for r in (2, 8, 3, 10, 8)]
+    t = PPOCRResize((48, 320))
+    assert width_batches(images, t, 64) == [[0, 2, 1, 4, 3]]  # one batch, 480 wide
+    t.pad_alone = True
+    assert [t.group_width(im) for im in images] == [320, 384, 320, 480, 384]
+    assert width_batches(images, t, 64) == [[0, 2], [1, 4], [3]]
+    assert width_batches(images, t, 1) == [[0], [2], [1], [4], [3]]
+
+
+def test_pad_alone_makes_a_reading_independent_of_its_batch():
+    model = Recognizer.from_config(ppocr_config()).eval()
+    torch.manual_seed(0)
+    model.decoder.fc.weight.data.normal_(0, 1.0)  # a random head that reads something
+    wide = np.random.default_rng(0).integers(0, 255, (20, 150, 3), np.uint8)  # 360 alone
+    wider = np.random.default_rng(1).integers(0, 255, (10, 200, 3), np.uint8)  # 960 alone
+    alone = model.predict([wide])[0]
+    model.transform.pad_alone = True
+    together = model.predict([wide, wider])[0]
+    assert (together.text, together.confidence) == (
+        alone.text,
+        pytest.approx(alone.confidence, rel=1e-5),
+    )
+
+
 def test_collapse_greedy_drops_repeats_then_blanks():
     # frames: a a _ a b b _  (blank = 0, a = 1, b = 2)  ->  "aab"
     path = [1, 1, 0, 1, 2, 2, 0]

@@ -158,6 +158,9 @@ class PPOCRResize:
     squeezed to it, as PaddleOCR's ``RecResizeImg`` does); :meth:`batch` pads a batch to
     ``max(W, H * widest aspect ratio)``, exactly as the ``rapidocr`` wheels do at inference.
     ``bgr=True`` feeds the channels in OpenCV order, as PaddleOCR models were trained.
+    ``pad_alone=True`` makes readings independent of the batch: the predict loop cuts batches
+    where :meth:`group_width` changes, so every crop is padded to the width it gets when read
+    alone (the wheel's batch-of-one input), never to a wider neighbour's.
     """
 
     def __init__(
@@ -167,10 +170,12 @@ class PPOCRResize:
         std: float = 0.5,
         bgr: bool = True,
         max_width: int = 3200,
+        pad_alone: bool = False,
     ) -> None:
         self.img_size = (int(img_size[0]), int(img_size[1]))
         self.mean, self.std, self.bgr = mean, std, bgr
         self.max_width = int(max_width)
+        self.pad_alone = bool(pad_alone)
 
     def _resized(self, image: np.ndarray, width: int) -> np.ndarray:
         height = self.img_size[0]
@@ -201,6 +206,11 @@ class PPOCRResize:
             h, w = image.shape[:2]
             ratio = max(ratio, w * 1.0 / h)
         return min(int(height * ratio), self.max_width)
+
+    def group_width(self, image: np.ndarray) -> int | None:
+        """With ``pad_alone``, the width ``image`` is padded to when read alone (batches are cut
+        where it changes); ``None`` otherwise (any crops may share a batch)."""
+        return self.batch_width([image]) if self.pad_alone else None
 
     def batch_array(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """``[B, 3, H, batch_width]`` ``float32``: every image padded to the batch's width."""

@@ -116,13 +116,25 @@ def predict_in_width_order(
     results returned as :class:`~ocrkit.types.Prediction` in input order."""
     from ocrkit.types import Prediction
 
-    order = width_order(images, transform)
     predictions: list[Any] = [None] * len(images)
-    for start in range(0, len(images), batch_size):
-        index = order[start : start + batch_size]
+    for index in width_batches(images, transform, batch_size):
         for i, d in zip(index, read_batch([images[i] for i in index])):
             predictions[i] = Prediction(d.text, d.confidence, d.char_confidences)
     return predictions
+
+
+def width_batches(images: Sequence[np.ndarray], transform: Any, batch_size: int) -> list[list[int]]:
+    """Index batches of at most ``batch_size`` in :func:`width_order`, also cut where the
+    transform's ``group_width`` changes (PP-OCR's ``pad_alone``: batch-independent padding)."""
+    order = width_order(images, transform)
+    group = getattr(transform, "group_width", None)
+    keys = [group(images[i]) for i in order] if callable(group) else [None] * len(order)
+    batches: list[list[int]] = []
+    for n, (i, key) in enumerate(zip(order, keys)):
+        if not batches or len(batches[-1]) == batch_size or key != keys[n - 1]:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def recognize_in_batches(
