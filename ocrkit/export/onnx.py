@@ -106,6 +106,8 @@ def _export_graph(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
+        # torch notes that it cannot fold strided slices (the stem's pooling pads): harmless
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
         torch.onnx.export(module, args, str(path), opset_version=opset, dynamo=dynamo, **options)
 
 
