@@ -159,8 +159,13 @@ def write_folder(
         atomic_write_json(tmp / config_name, config)
         fsync_tree(tmp)
         if not exists:
-            os.replace(tmp, directory)
-        else:
+            try:
+                os.replace(tmp, directory)
+            except OSError:
+                if not directory.is_dir():
+                    raise
+                exists = True  # another writer created it meanwhile
+        if exists:
             _move_into(tmp, directory, config_name, stale)
         fsync_dir(directory.parent)
     finally:
