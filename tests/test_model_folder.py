@@ -169,6 +169,9 @@ def test_unknown_format_and_non_folders_are_one_line_value_errors(tmp_path: Path
         assert isinstance(info.value, FileNotFoundError) and "\n" not in str(info.value)
     with pytest.raises(ValueError, match="holds a 'someone-else' model, not a recognizer"):
         Recognizer.from_pretrained(tmp_path / "x")
+    (tmp_path / "x" / "config.json").write_text("{half")  # e.g. edited by hand
+    with pytest.raises(ValueError, match=r"config.json is not valid JSON \(Expecting"):
+        ocrkit.load(tmp_path / "x")
 
 
 def test_recognizer_loader_refuses_a_pretraining_folder(tmp_path: Path) -> None:

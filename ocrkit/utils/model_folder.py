@@ -85,7 +85,10 @@ def format_of(config: Mapping[str, Any], file_name: str) -> str | None:
 def read_config_file(file: str | Path) -> FolderConfig:
     """One config file of a folder (e.g. the recognizer ``config.json`` of an ONNX folder)."""
     file = Path(file)
-    config = json.loads(file.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{file} is not a model config (a JSON object)")
     return FolderConfig(format_of(config, file.name), config, file)
