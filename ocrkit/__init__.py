@@ -11,9 +11,18 @@ __all__ = [
     "Registry",
     "Sample",
     "__version__",
+    "load",
     "load_recognizer",
     "read",
 ]
+
+
+def load(path, **kwargs):
+    """Load any ocrkit model folder by its ``format`` (recognizer, pretrained encoder, Q-Mask
+    model, ONNX recognizer; see :func:`ocrkit.utils.model_folder.load`)."""
+    from ocrkit.utils.model_folder import load as _load
+
+    return _load(path, **kwargs)
 
 
 def load_recognizer(path: str | None = None, device: str | None = None) -> "Recognizer":  # noqa: F821

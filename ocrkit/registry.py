@@ -10,9 +10,9 @@ adapters. Like timm's ``register_model``/``create_model``, but one class for eve
 
     model = BACKBONES.build("vit_tiny", img_size=(32, 128))
 
-``register_lazy(name, "package.module:attribute")`` records where a factory lives without
-importing it: the module is imported by the first ``get``/``build`` of that name, so a model that
-does not use timm (say) never imports it.
+``register_lazy(name, "package.module:attribute")`` (or ``"module:Class.method"``) records where
+a factory lives without importing it: the module is imported by the first ``get``/``build`` of
+that name, so a model that does not use timm (say) never imports it.
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ class Registry(Generic[T]):
             raise KeyError(f"unknown {self.family} {name!r}.{hint} Known: {known}") from None
         if isinstance(entry, str):
             module, _, attribute = entry.partition(":")
-            entry = getattr(importlib.import_module(module), attribute)
+            entry = importlib.import_module(module)
+            for part in attribute.split("."):  # "Class.method" names a classmethod
+                entry = getattr(entry, part)
             self._entries[name] = entry
         return entry
 

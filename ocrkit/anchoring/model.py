@@ -10,9 +10,9 @@ L_NTP only. Fine-tuning modes (``finetune``): ``full`` (every parameter, stage 1
 ``freeze_vision`` freezes the vision encoder (stage 2; the merger/projector stays trainable
 unless ``train_merger`` is false).
 
-A saved Q-Mask folder::
+A saved Q-Mask folder (:mod:`ocrkit.utils.model_folder`, config written last)::
 
-    qmask_config.json     QMaskConfig + format version
+    qmask_config.json     QMaskConfig + format (``ocrkit-qmask``) and version
     head.safetensors      the CQMD head
     adapter_model.safetensors, adapter_config.json   LoRA (peft format), when finetune=lora
     vlm/                  the VLM (config + safetensors) when its weights changed or it has no
@@ -22,7 +22,6 @@ A saved Q-Mask folder::
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,13 +33,13 @@ from ocrkit.anchoring.coords import COORDS, family_adapter
 from ocrkit.anchoring.cqmd import CQMDConfig, CQMDHead, mask_loss
 from ocrkit.anchoring.loading import load_processor, load_vlm, lora_config
 from ocrkit.config import ConfigError, to_dataclass
-from ocrkit.utils.io import atomic_path, atomic_write_json
+from ocrkit.utils import model_folder
 
 log = logging.getLogger(__name__)
 
-FORMAT = "ocrkit.qmask"
+FORMAT = model_folder.QMASK  # "ocrkit.qmask" before; both read
 FORMAT_VERSION = 2  # 2: head sizes resolved in the file, coords
-CONFIG_FILE = "qmask_config.json"
+CONFIG_FILE = model_folder.CONFIG_FILES[FORMAT]  # "qmask_config.json"
 FINETUNE = ("full", "lora", "head")
 MODEL_INPUTS = (
     "input_ids",
@@ -158,13 +157,12 @@ class QMask(nn.Module):
         from safetensors.torch import load_file
 
         directory = Path(directory)
-        path = directory / CONFIG_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{directory} is not a Q-Mask folder (no {CONFIG_FILE})")
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        version = saved.pop("version", 0) if saved.get("format") == FORMAT else None
-        if saved.pop("format", None) != FORMAT or version is None or version > FORMAT_VERSION:
-            raise ValueError(f"{path}: not a Q-Mask config of a version this ocrkit reads")
+        found = model_folder.read_config(directory, expect=FORMAT)
+        saved = found.config
+        saved.pop("format")
+        version = saved.pop("version", 0)
+        if version > FORMAT_VERSION:
+            raise ValueError(f"{found.file}: not a Q-Mask config of a version this ocrkit reads")
         if version < 2:  # saved before the paper-size head and native coordinates
             saved["head"] = {"size": "small", **saved.get("head", {})}
             saved.setdefault("coords", "absolute")
@@ -337,20 +335,16 @@ class QMask(nn.Module):
         """The VLM weights go into the folder when they changed or cannot be reloaded."""
         return self.config.base is None or self.config.finetune == "full"
 
-    def save_pretrained(self, directory: str | Path) -> None:
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write the folder (:func:`ocrkit.utils.model_folder.write_folder`, config last)."""
+        return model_folder.write_folder(directory, FORMAT, self._write_files)
+
+    def _write_files(self, directory: Path) -> dict[str, Any]:
+        """Head, adapter, VLM and processor into ``directory``; returns the config record."""
         from safetensors.torch import save_file
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        record = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(self.config)}
-        sizes = self.head.config.to_dict()
-        sizes.pop("hidden_size")
-        record["head"] = sizes  # every size written out: a later default never changes it
-        record["saved_vlm"] = self.saves_vlm
-        atomic_write_json(directory / CONFIG_FILE, record)
         head = {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}
-        with atomic_path(directory / "head.safetensors") as tmp:
-            save_file(head, str(tmp), metadata={"format": "pt"})
+        save_file(head, str(directory / "head.safetensors"), metadata={"format": "pt"})
         if self.lora_config is not None:
             from peft import get_peft_model_state_dict
 
@@ -358,8 +352,9 @@ class QMask(nn.Module):
                 k: v.detach().contiguous().cpu()
                 for k, v in get_peft_model_state_dict(self.vlm).items()
             }
-            with atomic_path(directory / "adapter_model.safetensors") as tmp:
-                save_file(adapter, str(tmp), metadata={"format": "pt"})
+            save_file(
+                adapter, str(directory / "adapter_model.safetensors"), metadata={"format": "pt"}
+            )
             self.lora_config.save_pretrained(str(directory))
         if self.saves_vlm:
             state = {
@@ -369,3 +364,9 @@ class QMask(nn.Module):
             }
             self.vlm.save_pretrained(str(directory / "vlm"), state_dict=state)
         self.processor.save_pretrained(str(directory / "processor"))
+        record = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(self.config)}
+        sizes = self.head.config.to_dict()
+        sizes.pop("hidden_size")
+        record["head"] = sizes  # every size written out: a later default never changes it
+        record["saved_vlm"] = self.saves_vlm
+        return record

@@ -10,8 +10,6 @@ recognizer that runs them, :class:`~ocrkit.export.onnx_runtime.OnnxRecognizer`, 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from ocrkit.export.onnx_runtime import (
 )
 from ocrkit.models import checkpoint
 from ocrkit.models.recognizer import Recognizer, load_recognizer
+from ocrkit.utils import model_folder
 from ocrkit.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -127,9 +126,7 @@ def export_onnx(
     onnxruntime (when installed) and records the max abs differences to torch in ``onnx.json``;
     one above 1e-3 (times the output scale) is an error.
     """
-    from ocrkit import __version__
-
-    onnx = _import("onnx")
+    _import("onnx")
     if dynamo and opset < 18:
         logger.info("the dynamo exporter writes opset 18 or newer: opset %d -> 18", opset)
         opset = 18
@@ -139,13 +136,23 @@ def export_onnx(
     if not ctc and not callable(getattr(model.decoder, "token_logits", None)):
         name = type(model.decoder).__name__
         raise ValueError(f"{name} has no token_logits(memory, tokens) to export")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / META_NAME).unlink(missing_ok=True)  # written last: marks a complete folder
+    stale = (onnx_steps.MEMORY_NAME, onnx_steps.STEP_NAME)  # an earlier AR export's step graphs
+    return model_folder.write_folder(
+        directory, FORMAT, lambda tmp: _write_files(model, tmp, opset, dynamo, verify), stale
+    )
+
+
+def _write_files(
+    model: Recognizer, directory: Path, opset: int, dynamo: bool, verify: bool
+) -> dict[str, Any]:
+    """The graphs, ``config.json`` and ``charset.json`` into ``directory``; returns the meta
+    (``onnx.json``, written last by the caller)."""
+    from ocrkit import __version__
+
+    onnx = _import("onnx")
+    ctc = _is_ctc(model.decoder)
     was_training = model.training
     cached = not ctc and onnx_steps.supports_cached_steps(model.decoder)
-    for stale in (onnx_steps.MEMORY_NAME, onnx_steps.STEP_NAME):
-        (directory / stale).unlink(missing_ok=True)
     try:
         inputs, expected = _export_graphs(model.eval(), directory, opset, dynamo)
         if cached:
@@ -159,7 +166,9 @@ def export_onnx(
     finally:
         model.train(was_training)
     encoder, decoder = (_describe(onnx, directory / n) for n in (ENCODER_NAME, DECODER_NAME))
-    _copy_model_card(model, directory, __version__)
+    # config.json + charset.json as a recognizer folder has them (no weights)
+    config = checkpoint.write_files(directory, model.config, model.charset, None, __version__)
+    atomic_write_json(directory / checkpoint.CONFIG_NAME, config)
     meta: dict[str, Any] = {
         "format": FORMAT,
         "opset": encoder["opset"],
@@ -181,8 +190,7 @@ def export_onnx(
             ort = _import("onnxruntime")
             diffs = onnx_steps.verify_step_graphs(ort, directory, step_feeds, step_expected)
             meta["max_abs_diff"].update(diffs)
-    atomic_write_json(directory / META_NAME, meta)
-    return directory
+    return meta
 
 
 @torch.no_grad()
@@ -231,14 +239,6 @@ def _export_graphs(
         dynamo,
     )
     return (images, memory, tokens), (memory, decoder.token_logits(memory, tokens))
-
-
-def _copy_model_card(model: Recognizer, directory: Path, version: str) -> None:
-    """``config.json`` + ``charset.json`` as the checkpoint module writes them (no weights)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint.save_folder(tmp, model.config, model.charset, {}, version)
-        for name in (checkpoint.CHARSET_NAME, checkpoint.CONFIG_NAME):
-            shutil.copyfile(Path(tmp) / name, directory / name)
 
 
 def _describe(onnx: Any, path: Path) -> dict[str, Any]:

@@ -10,7 +10,6 @@ loop.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,14 +28,15 @@ from ocrkit.models.preprocess import (
 from ocrkit.text.charset import Charset
 from ocrkit.text.tokenizer import Tokenizer
 from ocrkit.types import Prediction
+from ocrkit.utils import model_folder
 
 if TYPE_CHECKING:
     import torch
 
 ENCODER_NAME = "encoder.onnx"
 DECODER_NAME = "decoder.onnx"
-META_NAME = "onnx.json"
-FORMAT = "ocrkit-onnx"
+FORMAT = model_folder.ONNX
+META_NAME = model_folder.CONFIG_FILES[FORMAT]  # "onnx.json", written last
 IMAGES, MEMORY, TOKENS, LOGITS = "images", "memory", "tokens", "logits"
 INSTALL_HINT = "pip install 'ocrkit[onnx]'"
 
@@ -65,12 +65,7 @@ class OnnxRecognizer:
     ) -> None:
         ort = _import("onnxruntime")
         directory = Path(directory)
-        meta_path = directory / META_NAME
-        if not meta_path.is_file():
-            raise FileNotFoundError(
-                f"{directory} is not an ONNX recognizer folder (no {META_NAME})"
-            )
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        self.meta = model_folder.read_config(directory, expect=FORMAT).config
         config = checkpoint.normalize_config(checkpoint.read_folder(directory))
         self.config = config
         charset: Charset = checkpoint.resolve_charset(config["charset"])

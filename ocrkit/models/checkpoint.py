@@ -1,5 +1,6 @@
 """The recognizer's model-folder format and its config: ``config.json``, ``model.safetensors``,
-``charset.json`` (Hugging Face layout; weights written atomically, never pickled)."""
+``charset.json`` (Hugging Face layout; written by :mod:`ocrkit.utils.model_folder`, config last,
+never pickled)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocrkit.text.charset import Charset
-from ocrkit.utils.io import atomic_write, atomic_write_json
+from ocrkit.utils import model_folder
+from ocrkit.utils.io import atomic_write_json
 
 if TYPE_CHECKING:
     import torch
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = model_folder.CONFIG_NAME
+WEIGHTS_NAME = model_folder.WEIGHTS_NAME
 CHARSET_NAME = "charset.json"
-FORMAT = "ocrkit-recognizer"
+FORMAT = model_folder.RECOGNIZER
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -96,24 +98,35 @@ def save_folder(
     state_dict: Mapping[str, torch.Tensor],
     version: str,
 ) -> Path:
-    """Write the three files of a model folder; each write is atomic."""
+    """Write a recognizer folder through :func:`ocrkit.utils.model_folder.write_folder`."""
+    return model_folder.write_folder(
+        directory, FORMAT, lambda tmp: write_files(tmp, config, charset, state_dict, version)
+    )
+
+
+def write_files(
+    directory: Path,
+    config: Mapping[str, Any],
+    charset: Charset,
+    state_dict: Mapping[str, torch.Tensor] | None,
+    version: str,
+) -> dict[str, Any]:
+    """``model.safetensors`` (unless ``state_dict`` is None) and ``charset.json`` into
+    ``directory``; returns the config to write last."""
     from safetensors.torch import save_file
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(dict(config))
     for key in _INIT_ONLY_KEYS:
         config["backbone"].pop(key, None)
     config.update({"architecture": "Recognizer", "format": FORMAT, "ocrkit_version": version})
     config["charset"] = charset.to_json()
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    atomic_write(
-        directory / WEIGHTS_NAME,
-        lambda p: save_file(tensors, str(p), metadata={"format": "pt", "ocrkit": version}),
-    )
+    if state_dict is not None:
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+        save_file(
+            tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "ocrkit": version}
+        )
     atomic_write_json(directory / CHARSET_NAME, charset.to_json())
-    atomic_write_json(directory / CONFIG_NAME, config)  # last: a folder with config is complete
-    return directory
+    return config
 
 
 def read_folder(directory: str | Path) -> dict[str, Any]:
@@ -124,12 +137,8 @@ def read_folder(directory: str | Path) -> dict[str, Any]:
     never make the loader open a pickle; only the caller may pass ``trust_pickle``.
     """
     directory = Path(directory)
-    config_path = directory / CONFIG_NAME
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{directory} is not a recognizer folder (no {CONFIG_NAME})")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    if config.get("format", FORMAT) != FORMAT:
-        raise ValueError(f"{config_path} holds a {config['format']!r} model, not a recognizer")
+    found = model_folder.read_config(directory, expect=FORMAT)
+    config, config_path = found.config, found.file
     backbone = config.get("backbone")
     if isinstance(backbone, dict):
         dropped = [k for k in _INIT_ONLY_KEYS if backbone.pop(k, None) is not None]

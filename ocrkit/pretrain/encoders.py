@@ -9,7 +9,6 @@ and ``init: {encoder: folder}`` of the ``str`` task read it as is.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,16 +18,13 @@ import torch
 from torch import nn
 
 from ocrkit.models.backbones import TextViT, build_backbone
-from ocrkit.models.checkpoint import FORMAT as RECOGNIZER_FORMAT
 from ocrkit.models.recognizer import ENCODER_PREFIXES
 from ocrkit.models.weights import load_state_dict, select_prefix
-from ocrkit.utils.io import atomic_write, atomic_write_json
+from ocrkit.utils import model_folder
 
 log = logging.getLogger(__name__)
 
-PRETRAIN_FORMAT = "ocrkit-pretrain"
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+PRETRAIN_FORMAT = model_folder.PRETRAIN
 
 
 def split_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -65,22 +61,19 @@ def build_encoder(spec: str | Mapping[str, Any], img_size: Sequence[int] = (32, 
 
 
 def read_encoder_config(directory: Path) -> tuple[dict[str, Any], list[int]]:
-    """(encoder spec, img_size) from a pretraining or recognizer folder's ``config.json``."""
-    path = directory / CONFIG_NAME
-    if not path.is_file():
+    """(encoder spec, img_size) of a pretraining or recognizer folder, by its ``format``."""
+    try:
+        found = model_folder.read_config(directory)
+    except FileNotFoundError as exc:
         raise FileNotFoundError(
-            f"{directory} has no {CONFIG_NAME}; pass a folder written by 'ocrkit train' (a "
-            "recognizer or a mim/mnsp pretraining output), or a .safetensors file with an "
-            "explicit encoder spec"
-        )
-    config = json.loads(path.read_text(encoding="utf-8"))
-    fmt = config.get("format")
-    if fmt == PRETRAIN_FORMAT:
-        spec = config["encoder"]
-    elif fmt == RECOGNIZER_FORMAT or "backbone" in config:
-        spec = config["backbone"]
-    else:
-        raise ValueError(f"{path}: format {fmt!r} holds no ocrkit encoder")
+            f"{exc}; pass a folder written by 'ocrkit train' (a recognizer or a mim/mnsp "
+            "pretraining output), or a .safetensors file with an explicit encoder spec"
+        ) from None
+    config = found.config
+    key = {PRETRAIN_FORMAT: "encoder", model_folder.RECOGNIZER: "backbone"}.get(found.format)
+    spec = config.get(key) if key else None
+    if spec is None:
+        raise ValueError(f"{found.file}: format {found.format!r} holds no ocrkit encoder")
     spec = {"name": spec} if isinstance(spec, str) else dict(spec)
     for key in ("checkpoint_path", "trust_pickle"):
         spec.pop(key, None)
@@ -137,24 +130,23 @@ def save_pretrain_folder(
 
     from ocrkit import __version__
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {
         k: v.detach().to("cpu").contiguous()
         for k, v in state_dict.items()
         if not any(k.startswith(p) for p in exclude_prefixes)
     }
-    atomic_write(
-        directory / WEIGHTS_NAME,
-        lambda p: save_file(tensors, str(p), metadata={"format": "pt", "ocrkit": __version__}),
-    )
     config = copy.deepcopy(dict(config))
-    meta = {"format": PRETRAIN_FORMAT, "architecture": architecture, "ocrkit_version": __version__}
-    document = {
-        **meta,
-        "encoder": config["encoder"],
-        "img_size": config["img_size"],
-        "model": config,
-    }
-    atomic_write_json(directory / CONFIG_NAME, document)  # last: complete folder
-    return directory
+
+    def write(tmp: Path) -> dict[str, Any]:
+        metadata = {"format": "pt", "ocrkit": __version__}
+        save_file(tensors, str(tmp / model_folder.WEIGHTS_NAME), metadata=metadata)
+        return {
+            "format": PRETRAIN_FORMAT,
+            "architecture": architecture,
+            "ocrkit_version": __version__,
+            "encoder": config["encoder"],
+            "img_size": config["img_size"],
+            "model": config,
+        }
+
+    return model_folder.write_folder(directory, PRETRAIN_FORMAT, write)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ocrkit.serve.protocol import ChatRequest, RequestError
+from ocrkit.utils import model_folder
 
 
 class Backend(Protocol):
@@ -74,13 +75,18 @@ class RecognizerBackend:
 def load_backend(
     directory: str | Path, name: str | None = None, device: str | None = None
 ) -> Backend:
-    """Pick the backend by the folder's files: ``qmask_config.json`` or an ocrkit recognizer."""
-    directory = Path(directory)
-    if (directory / "qmask_config.json").is_file():
-        return QMaskBackend(directory, name, device)
-    if (directory / "config.json").is_file() and (directory / "charset.json").is_file():
-        return RecognizerBackend(directory, name, device)
-    raise FileNotFoundError(
-        f"{directory} is neither a Q-Mask folder (qmask_config.json) nor an ocrkit recognizer "
-        f"(config.json + charset.json + model.safetensors); pass a folder written by 'ocrkit train'"
-    )
+    """The backend for the folder's ``format`` (:func:`ocrkit.utils.model_folder.read_config`):
+    a Q-Mask folder or an ocrkit recognizer."""
+    backends = {model_folder.QMASK: QMaskBackend, model_folder.RECOGNIZER: RecognizerBackend}
+    try:
+        fmt = model_folder.read_config(directory).format
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{directory} is neither a Q-Mask folder nor an ocrkit recognizer ({exc}); pass a "
+            "folder written by 'ocrkit train'"
+        ) from None
+    if fmt not in backends:
+        raise ValueError(
+            f"{directory} holds a {fmt!r} model; serve runs a Q-Mask or recognizer folder"
+        )
+    return backends[fmt](directory, name, device)

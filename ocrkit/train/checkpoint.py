@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from ocrkit.utils.io import fsync_dir, pid_alive, remove_stale
+from ocrkit.utils.io import fsync_dir, fsync_tree, pid_alive, remove_stale
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -79,15 +79,6 @@ def resolve_resume(resume: str | Path | None, output_dir: str | Path) -> Path | 
             f"{CHECKPOINT_DIR}/step-* folder, an output folder, or 'auto'"
         )
     return path
-
-
-def fsync_tree(directory: Path) -> None:
-    """fsync every file below ``directory`` and the directories themselves."""
-    for root, _dirs, files in os.walk(directory):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as f:
-                os.fsync(f.fileno())
-        fsync_dir(Path(root))
 
 
 def write_dir_atomically(target: Path, writer: Callable[[Path], None]) -> Path:

@@ -44,6 +44,15 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def fsync_tree(directory: Path) -> None:
+    """fsync every file below ``directory`` and the directories themselves."""
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                os.fsync(f.fileno())
+        fsync_dir(Path(root))
+
+
 def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> None:
     """Call ``writer(tmp_path)`` and move the result over ``path`` atomically."""
     with atomic_path(path) as tmp:
