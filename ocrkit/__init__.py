@@ -19,9 +19,17 @@ __all__ = [
 
 def load(path, **kwargs):
     """Load any ocrkit model folder by its ``format`` (recognizer, pretrained encoder, Q-Mask
-    model, ONNX recognizer; see :func:`ocrkit.utils.model_folder.load`)."""
+    model, ONNX recognizer; see :func:`ocrkit.utils.model_folder.load`), or an embedded
+    recognizer by name (``"default"``, ``"tiny"``) when no such folder exists."""
+    from pathlib import Path
+
     from ocrkit.utils.model_folder import load as _load
 
+    if isinstance(path, str) and not Path(path).exists():
+        from ocrkit.models.default import EMBEDDED, embedded_model_dir
+
+        if path in EMBEDDED:
+            path = embedded_model_dir(path)
     return _load(path, **kwargs)
 
 

@@ -62,6 +62,16 @@ def test_recognizer_round_trip(recognizer_dir: Path) -> None:
     assert len(set(texts)) > 1  # the comparison above can fail
 
 
+def test_embedded_names_load_when_no_such_folder_exists(tmp_path: Path, monkeypatch) -> None:
+    from ocrkit.models import load_recognizer
+
+    monkeypatch.chdir(tmp_path)  # no folder called "tiny" here
+    loaded = ocrkit.load("tiny")
+    assert type(loaded) is Recognizer and same_weights(loaded, load_recognizer("tiny"))
+    with pytest.raises(ValueError, match="nosuch"):
+        ocrkit.load("nosuch")
+
+
 def test_pretrain_encoder_round_trip(tmp_path: Path) -> None:
     from ocrkit.pretrain import MaskedImageModel
 
