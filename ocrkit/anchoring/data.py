@@ -114,11 +114,11 @@ def read_instances(path: str | Path) -> list[AnchorInstance]:
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """An image file as RGB ``uint8``."""
-    from PIL import Image
+    """An image file as RGB ``uint8`` (:func:`ocrkit.data.image_io.read_image`: EXIF
+    orientation applied, as in every ocrkit reader)."""
+    from ocrkit.data.image_io import read_image
 
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"))
+    return read_image(path)
 
 
 def instance_mask(

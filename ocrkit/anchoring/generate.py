@@ -60,13 +60,6 @@ def _clip(box: Sequence[float], width: int, height: int) -> list[int]:
     ]
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size
-
-
 def t2r_answer(boxes: Sequence[Sequence[float]]) -> str:
     """The T2R answer text: a JSON list of ``{"bbox_2d": [x1, y1, x2, y2]}`` (integers)."""
     return json.dumps([{"bbox_2d": [int(round(v)) for v in b]} for b in boxes])
@@ -85,10 +78,11 @@ def instances_from_image(
     ``raw``: the image's ``V_raw`` (``[(text, box), ...]``) as the prior candidates; None lists
     the annotated regions (the ``gt`` prior); ``[]`` gives no prior.
     """
+    from ocrkit.data.image_io import image_size
     from ocrkit.tabench.normalize import canonicalize
     from ocrkit.tabench.schema import r2t_prompt, t2r_prompt
 
-    width, height = img.size or _image_size(img.path)
+    width, height = img.size or image_size(img.path)
     legible = [r for r in img.regions if not r.ignore and r.text.strip()]
     if not legible:
         return []
@@ -166,6 +160,8 @@ def funsd_vqa(
 ) -> Iterator[AnchorInstance]:
     """Key-value questions of FUNSD forms: a linked question entity -> its answer entity
     (``priors=False``: no OCR prior, the paper's rule for document pages)."""
+    from ocrkit.data.image_io import image_size
+
     root = Path(root)
     for ann in sorted((root / "annotations").glob("*.json")):
         from ocrkit.tabench.sources import funsd_image
@@ -176,7 +172,7 @@ def funsd_vqa(
             continue
         form = json.loads(ann.read_text(encoding="utf-8")).get("form", [])
         by_id = {e["id"]: e for e in form}
-        width, height = _image_size(image)
+        width, height = image_size(image)
         words = [w for e in form for w in e.get("words", []) if str(w.get("text", "")).strip()]
         prior = [{"text": w["text"], "box": _clip(w["box"], width, height)} for w in words]
         for e in form:

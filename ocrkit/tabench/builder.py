@@ -68,10 +68,9 @@ def image_candidates(img: AnnotatedImage, bench_dir: Path, t2r_shape: str = "box
     if t2r_shape not in T2R_SHAPES:
         raise ValueError(f"t2r_shape must be one of {T2R_SHAPES}, got {t2r_shape!r}")
     if img.size is None:
-        from PIL import Image
+        from ocrkit.data.image_io import image_size
 
-        with Image.open(img.path) as im:
-            img.size = im.size
+        img.size = image_size(img.path)  # after EXIF orientation, as every reader sees it
     width, height = img.size
     rel = os.path.relpath(img.path, bench_dir)
     common = dict(image=rel, width=width, height=height, source=img.source)

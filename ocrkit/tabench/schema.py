@@ -152,13 +152,6 @@ def _get(record: Mapping[str, Any], key: str) -> Any:
     return value
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size
-
-
 def parse_record(
     record: Mapping[str, Any],
     root: Path,
@@ -179,7 +172,9 @@ def parse_record(
         task = "r2t" if get["box"] is not None and not get["boxes"] else "t2r"
     width, height = get["width"], get["height"]
     if width is None or height is None:
-        width, height = _image_size(root / str(get["image"]))
+        from ocrkit.data.image_io import image_size
+
+        width, height = image_size(root / str(get["image"]))  # after EXIF orientation
     try:
         width, height = int(width), int(height)
     except (TypeError, ValueError):
