@@ -13,6 +13,7 @@ BASE = {"registry", "types", "config", "utils", "text"}
 ALLOWED = {
     **{name: BASE for name in BASE},
     "data": BASE,
+    "testing": BASE,  # tiny random models for tests and demos
     "models": BASE | {"data"},
     "eval": BASE | {"data"},
     "external": BASE | {"data"},
@@ -22,7 +23,7 @@ ALLOWED = {
     "pretrain": BASE | {"data", "models", "eval", "train"},
     "ocr": BASE | {"data", "models", "eval", "external", "export"},
     "tabench": BASE | {"data", "models", "eval", "external", "export", "ocr"},
-    "anchoring": BASE | {"data", "models", "eval", "external", "train", "tabench"},
+    "anchoring": BASE | {"data", "models", "eval", "external", "train", "tabench", "testing"},
     "serve": BASE | {"data", "models", "eval", "export", "anchoring", "tabench", "ocr"},
 }
 # Known departures (none left since issue 18 moved the renderer CLI to ocrkit/cli): one file each,
