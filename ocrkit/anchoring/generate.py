@@ -36,11 +36,10 @@ import numpy as np
 from ocrkit.anchoring.data import AnchorInstance
 from ocrkit.anchoring.raw_ocr import prior_kind, prior_source
 from ocrkit.anchoring.synth import render_scenes
+from ocrkit.tabench.prompts import READ_PROMPT, r2t_prompt, t2r_answer, t2r_prompt, vqa_prompt
 
 log = logging.getLogger(__name__)
 
-READ_PROMPT = "Read all the text in the image."
-VQA_PROMPT = 'What is the value of the field "{question}"?'
 ANCHOR_TASKS = ("r2t", "t2r", "read", "vqa")
 
 
@@ -60,11 +59,6 @@ def _clip(box: Sequence[float], width: int, height: int) -> list[int]:
     ]
 
 
-def t2r_answer(boxes: Sequence[Sequence[float]]) -> str:
-    """The T2R answer text: a JSON list of ``{"bbox_2d": [x1, y1, x2, y2]}`` (integers)."""
-    return json.dumps([{"bbox_2d": [int(round(v)) for v in b]} for b in boxes])
-
-
 def instances_from_image(
     img: Any,
     rng: np.random.Generator,
@@ -80,7 +74,6 @@ def instances_from_image(
     """
     from ocrkit.data.image_io import image_size
     from ocrkit.tabench.normalize import canonicalize
-    from ocrkit.tabench.schema import r2t_prompt, t2r_prompt
 
     width, height = img.size or image_size(img.path)
     legible = [r for r in img.regions if not r.ignore and r.text.strip()]
@@ -193,7 +186,7 @@ def funsd_vqa(
                     width=width,
                     height=height,
                     task="vqa",
-                    question=VQA_PROMPT.format(question=e["text"].strip().rstrip(":").strip()),
+                    question=vqa_prompt(e["text"]),
                     answer=other["text"].strip(),
                     box=_clip(other["box"], width, height),
                     regions=regions if masks else [],

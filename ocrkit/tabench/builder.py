@@ -29,7 +29,8 @@ from pathlib import Path
 
 from ocrkit.tabench.geometry import bounding_box
 from ocrkit.tabench.normalize import canonicalize, guess_language
-from ocrkit.tabench.schema import Query, r2t_prompt, t2r_prompt
+from ocrkit.tabench.prompts import r2t_prompt, t2r_prompt
+from ocrkit.tabench.schema import Query
 from ocrkit.tabench.sources import AnnotatedImage
 from ocrkit.utils.progress import progress
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ocrkit.tabench.jsonl import iter_lines, parse_line
+from ocrkit.tabench.prompts import r2t_prompt, t2r_prompt
 from ocrkit.utils.io import atomic_write_text
 
 Box = list[float]  # [x1, y1, x2, y2]
@@ -46,8 +47,6 @@ FIELDS = (
     "language",
     "source",
 )
-R2T_PROMPT = "What is the text at location [{x1}, {y1}, {x2}, {y2}]?"
-T2R_PROMPT = 'Where is "{text}" located in the image?'
 
 _TASK_ALIASES = {
     "r2t": "r2t",
@@ -95,17 +94,6 @@ class Query:
         else:
             record.pop("box")
         return {k: record[k] for k in FIELDS if k in record}
-
-
-def r2t_prompt(box: Box) -> str:
-    """The S1 Region-to-Text prompt for an absolute-pixel box."""
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    return R2T_PROMPT.format(x1=x1, y1=y1, x2=x2, y2=y2)
-
-
-def t2r_prompt(text: str) -> str:
-    """The S1 Text-to-Region prompt."""
-    return T2R_PROMPT.format(text=text)
 
 
 def normalize_task(value: Any) -> str:
