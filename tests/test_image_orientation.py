@@ -2,8 +2,8 @@
 
 A 40x20 photo stored sideways (EXIF Orientation 6 or 8) must come out upright, 20 wide and 40
 tall, through every path that reads images: the loader itself, ``ocrkit serve`` uploads, the
-data layer's folder dataset, TABench's size reader, builder and local engines, the anchoring
-data builder and size reader, and the command line. Before the one loader, PIL paths kept the
+data layer's folder dataset, TABench's size reader, builder, local engines and remote client,
+the anchoring data builder and size reader, and the command line. Before the one loader, PIL paths kept the
 stored 40x20 while OpenCV paths turned it, so boxes differed between HTTP and local runs.
 """
 
@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocrkit.data.image_io import apply_orientation, decode_image, image_size, read_image
+from ocrkit.data.image_io import (
+    apply_orientation,
+    decode_image,
+    exif_orientation,
+    image_size,
+    read_image,
+)
 
 STORED = (20, 40)  # (height, width) as stored in the file
 UPRIGHT = (40, 20)  # (height, width) as viewed: rotated by 90 degrees
@@ -59,6 +65,7 @@ def _check_upright(image: np.ndarray, orientation: int) -> None:
 
 def test_loader_turns_the_photo_upright_and_sizes_agree(photo):
     path, orientation = photo
+    assert exif_orientation(path) == orientation
     image = read_image(path)
     _check_upright(image, orientation)
     assert np.array_equal(decode_image(path.read_bytes()), image)
@@ -114,6 +121,14 @@ def test_every_reader_gives_the_same_pixels_and_size(photo, tmp_path):
     candidates = image_candidates(img, tmp_path)
     assert (candidates.r2t[0].width, candidates.r2t[0].height) == (width, height)
     assert np.array_equal(tabench_load(str(path)), reference)
+
+    # TABench's remote client sends upright pixels (lossless), whatever the server does with EXIF
+    from ocrkit.tabench.client import image_data_url
+
+    sent = image_data_url(str(path))
+    assert sent.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(sent.partition(",")[2]))) as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), reference)  # PIL alone agrees
 
     # anchoring: the data builder's size reader and image loader
     from ocrkit.anchoring.data import load_rgb as anchoring_load

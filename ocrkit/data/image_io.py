@@ -119,18 +119,26 @@ def _stored_size(image: Any) -> tuple[int, int]:
     return image.size
 
 
-def _header_size(stream: Any, name: str, formats: Sequence[str] | None) -> tuple[int, int]:
+def _header(stream: Any, name: str, formats: Sequence[str] | None) -> tuple[int, int, int]:
+    """``(stored width, stored height, EXIF orientation)`` from an image header."""
     from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(stream, formats=formats) as image:
-                width, height = _stored_size(image)
-                orientation = _orientation(image)
+                return (*_stored_size(image), _orientation(image))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # UnidentifiedImageError too
         raise CorruptImageError(f"{name}: not a readable image ({exc})") from None
-    return (height, width) if orientation >= 5 else (width, height)
+
+
+def _read_header(
+    source: str | Path | bytes | bytearray | memoryview, formats: Sequence[str] | None
+) -> tuple[int, int, int]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _header(io.BytesIO(bytes(source)), "image data", formats)
+    with open(source, "rb") as stream:
+        return _header(stream, str(source), formats)
 
 
 def image_size(
@@ -143,10 +151,14 @@ def image_size(
     :class:`CorruptImageError` for data that is no readable image, ``OSError`` for a file that
     cannot be opened and PIL's ``DecompressionBombError`` for images far above PIL's pixel limit.
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return _header_size(io.BytesIO(bytes(source)), "image data", formats)
-    with open(source, "rb") as stream:
-        return _header_size(stream, str(source), formats)
+    width, height, orientation = _read_header(source, formats)
+    return (height, width) if orientation >= 5 else (width, height)
+
+
+def exif_orientation(source: str | Path | bytes | bytearray | memoryview) -> int:
+    """The EXIF orientation (1..8; 1 = stored upright) of an image file or encoded bytes, from
+    its header alone; errors as :func:`image_size`."""
+    return _read_header(source, None)[2]
 
 
 def decode_image(data: bytes | bytearray | memoryview) -> np.ndarray:
