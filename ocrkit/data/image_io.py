@@ -92,13 +92,26 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _carries_exif(data: bytes) -> bool:
+    """True for a PNG with an ``eXIf`` chunk before its pixel data (where PIL reads it) or a
+    WebP whose ``VP8X`` header flags EXIF; a few header bytes are read, not the whole file."""
+    if data.startswith(_PNG_MAGIC):
+        pos = len(_PNG_MAGIC)
+        while pos + 8 <= len(data):
+            kind = data[pos + 4 : pos + 8]
+            if kind == b"eXIf":
+                return True
+            if kind in (b"IDAT", b"IEND"):
+                return False
+            pos += 12 + int.from_bytes(data[pos : pos + 4], "big")  # length, type, data, CRC
+        return False
+    return data[:4] == b"RIFF" and data[8:16] == b"WEBPVP8X" and len(data) > 20 and data[20] & 8 > 0
+
+
 def _png_webp_orientation(data: bytes) -> int:
     """EXIF orientation of PNG / WebP bytes that carry EXIF (cv2 ignores it with
     ``IMREAD_UNCHANGED``); 1 for everything else (JPEG and TIFF are turned by OpenCV)."""
-    if data.startswith(_PNG_MAGIC):
-        if b"eXIf" not in data:
-            return 1
-    elif not (data.startswith(b"RIFF") and data[8:12] == b"WEBP" and b"EXIF" in data):
+    if not _carries_exif(data):
         return 1
     from PIL import Image
 
@@ -186,7 +199,9 @@ def decode_image(data: bytes | bytearray | memoryview) -> np.ndarray:
             f"not a decodable image ({len(data)} bytes starting with {head}); "
             "expected JPEG, PNG, WebP, BMP or TIFF"
         )
-    return apply_orientation(_to_rgb_uint8(image), _png_webp_orientation(data))
+    orientation = _png_webp_orientation(data)
+    image = _to_rgb_uint8(image)
+    return image if orientation == 1 else apply_orientation(image, orientation)
 
 
 def read_image(path: str | Path) -> np.ndarray:
