@@ -147,6 +147,20 @@ def test_every_reader_gives_the_same_pixels_and_size(photo, tmp_path):
     assert np.array_equal(read_one_image(str(path), anchoring_load), reference)
 
 
+def test_anchoring_masks_are_read_upright(tmp_path):
+    from ocrkit.anchoring.data import AnchorInstance, instance_mask
+
+    stored = np.zeros(STORED, np.uint8)
+    stored[:, :20] = 255  # the left half: the top half once turned by orientation 6
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "mask.png", exif=exif.tobytes())
+    mask_file = str(tmp_path / "mask.png")
+    inst = AnchorInstance(image="x.png", question="q", answer="a", mask=mask_file)
+    mask = instance_mask(inst, 20, 40)
+    assert mask.shape == UPRIGHT and mask[:20].min() == 255 and mask[20:].max() == 0
+
+
 def test_funsd_sizes_are_read_after_orientation(tmp_path):
     from ocrkit.anchoring.generate import funsd_vqa
 

@@ -128,9 +128,12 @@ def instance_mask(
     if inst.mask:
         import cv2
 
-        mask = cv2.imread(inst.mask, cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise FileNotFoundError(f"cannot read mask {inst.mask}")
+        from ocrkit.data.image_io import CorruptImageError, read_gray
+
+        try:
+            mask = read_gray(inst.mask)
+        except (OSError, CorruptImageError):
+            raise FileNotFoundError(f"cannot read mask {inst.mask}") from None
         if mask.shape != (height, width):
             mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA)
         return mask

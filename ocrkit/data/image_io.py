@@ -214,6 +214,17 @@ def read_image(path: str | Path) -> np.ndarray:
         raise CorruptImageError(f"{path}: {exc}") from None
 
 
+def read_gray(path: str | Path) -> np.ndarray:
+    """Read an image file as one ``uint8`` channel (H, W) (masks: OpenCV's gray conversion),
+    EXIF orientation applied as for every image; the error names the file."""
+    path = Path(path)
+    data = path.read_bytes()
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
+    if image is None:
+        raise CorruptImageError(f"{path}: not a decodable image ({len(data)} bytes)")
+    return image
+
+
 def encode_image(image: np.ndarray, ext: str = ".jpg", quality: int = 95) -> bytes:
     """Encode an RGB (or gray) ``uint8`` array as ``.jpg`` (with ``quality``) or ``.png`` bytes."""
     ext = ext.lower() if ext.startswith(".") else f".{ext.lower()}"
