@@ -47,7 +47,7 @@ def paired_ms(
 
 def bench(family: str, size: str, args: argparse.Namespace) -> dict[str, float]:
     from ocrkit.anchoring.model import MODEL_INPUTS, QMask, QMaskConfig
-    from ocrkit.anchoring.tiny import tiny_processor, tiny_vlm
+    from ocrkit.testing.tiny_vlm import tiny_processor, tiny_vlm
 
     processor = tiny_processor(family)
     processor.image_processor.size = {"shortest_edge": 56 * 56, "longest_edge": args.pixels}

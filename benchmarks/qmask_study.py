@@ -54,7 +54,7 @@ ARMS = {"cqmd": 1.0, "no_cqmd": 0.0}
 
 def study_config(spec: dict[str, Any], tokenizer: Any) -> Any:
     """The tiny config of ``spec['family']`` resized to the spec's text and vision sizes."""
-    from ocrkit.anchoring.tiny import tiny_config
+    from ocrkit.testing.tiny_vlm import tiny_config
 
     config = tiny_config(spec["family"], tokenizer, "tiny")
     text, vision = dict(spec["text"]), dict(spec["vision"])
@@ -87,7 +87,7 @@ def build_init(out: Path, spec_path: Path = MODEL_SPEC) -> dict[str, Any]:
     from transformers import AutoModelForImageTextToText
 
     from ocrkit.anchoring.model import QMask, QMaskConfig
-    from ocrkit.anchoring.tiny import tiny_processor
+    from ocrkit.testing.tiny_vlm import tiny_processor
 
     record = out / "study_init.json"
     if record.is_file():

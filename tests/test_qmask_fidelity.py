@@ -117,7 +117,7 @@ def test_family_coordinates_by_hand() -> None:
 
 def test_qwen25_adapter_follows_the_processor_resize() -> None:
     pytest.importorskip("transformers")
-    from ocrkit.anchoring.tiny import tiny_processor
+    from ocrkit.testing.tiny_vlm import tiny_processor
 
     processor = tiny_processor("qwen2_5_vl")
     image = np.zeros((80, 160, 3), np.uint8)

@@ -13,7 +13,7 @@ from qmask_helpers import BOX, R2T, sample, tiny_cache, word_image  # noqa: E402
 
 from ocrkit.anchoring.masks import render_mask  # noqa: E402
 from ocrkit.anchoring.model import QMask, QMaskConfig  # noqa: E402
-from ocrkit.anchoring.tiny import FAMILIES, tiny_processor, tiny_vlm  # noqa: E402
+from ocrkit.testing.tiny_vlm import FAMILIES, tiny_processor, tiny_vlm  # noqa: E402
 
 
 @pytest.fixture(scope="module")

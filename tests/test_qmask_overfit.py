@@ -12,7 +12,7 @@ from qmask_helpers import BOX, R2T, sample, tiny_cache, word_image  # noqa: E402
 from ocrkit.anchoring.inference import QMaskPredictor  # noqa: E402
 from ocrkit.anchoring.masks import render_mask  # noqa: E402
 from ocrkit.anchoring.model import QMask, QMaskConfig  # noqa: E402
-from ocrkit.anchoring.tiny import tiny_processor, tiny_vlm  # noqa: E402
+from ocrkit.testing.tiny_vlm import tiny_processor, tiny_vlm  # noqa: E402
 
 
 def test_overfits_one_sample(tmp_path_factory) -> None:

@@ -46,7 +46,7 @@ def study():
 
 
 def test_study_config_takes_every_named_size(study):
-    from ocrkit.anchoring.tiny import tiny_processor
+    from ocrkit.testing.tiny_vlm import tiny_processor
 
     tok = tiny_processor("qwen2_5_vl").tokenizer
     config = study.study_config(TINY_SPEC, tok)

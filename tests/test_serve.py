@@ -225,7 +225,7 @@ def qmask_dir(tmp_path_factory) -> Path:
     import torch
 
     from ocrkit.anchoring.model import QMask, QMaskConfig
-    from ocrkit.anchoring.tiny import tiny_processor, tiny_vlm
+    from ocrkit.testing.tiny_vlm import tiny_processor, tiny_vlm
 
     torch.manual_seed(0)
     processor = tiny_processor("qwen2_5_vl", tiny_cache(tmp_path_factory))

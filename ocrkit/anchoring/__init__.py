@@ -28,8 +28,8 @@ _EXPORTS = {
     "QMaskPredictor": "ocrkit.anchoring.inference",
     "AnchorResult": "ocrkit.anchoring.inference",
     "boxes_from_mask": "ocrkit.anchoring.inference",
-    "tiny_processor": "ocrkit.anchoring.tiny",
-    "tiny_vlm": "ocrkit.anchoring.tiny",
+    "tiny_processor": "ocrkit.testing.tiny_vlm",
+    "tiny_vlm": "ocrkit.testing.tiny_vlm",
 }
 
 __all__ = sorted(_EXPORTS)

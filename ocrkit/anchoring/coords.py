@@ -10,7 +10,6 @@ for every family (ocrkit before the fidelity pass).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,7 +68,7 @@ def native_question(
     Only the generator's own S1 prompt is rewritten (a question that is exactly
     ``r2t_prompt(box)``); hand-written questions stay as they are.
     """
-    from ocrkit.tabench.schema import r2t_prompt
+    from ocrkit.tabench.prompts import r2t_prompt
 
     if task != "r2t" or box is None or question != r2t_prompt(list(box)):
         return question
@@ -80,11 +79,9 @@ def native_answer(answer: str, task: str, adapter: Any, width: int, height: int)
     """A T2R answer (``[{"bbox_2d": [...]}, ...]``, absolute pixels) in model coordinates."""
     if task != "t2r":
         return answer
-    try:
-        items = json.loads(answer)
-        boxes = [item["bbox_2d"] for item in items]
-    except (ValueError, TypeError, KeyError):
-        return answer  # not the generator's JSON: left as written
-    from ocrkit.anchoring.generate import t2r_answer
+    from ocrkit.tabench.prompts import read_t2r_answer, t2r_answer
 
+    boxes = read_t2r_answer(answer)
+    if boxes is None:
+        return answer  # not the generator's JSON: left as written
     return t2r_answer([to_model_box(adapter, b, width, height) for b in boxes])

@@ -114,11 +114,11 @@ def read_instances(path: str | Path) -> list[AnchorInstance]:
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """An image file as RGB ``uint8``."""
-    from PIL import Image
+    """An image file as RGB ``uint8`` (:func:`ocrkit.data.image_io.read_image`: EXIF
+    orientation applied, as in every ocrkit reader)."""
+    from ocrkit.data.image_io import read_image
 
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"))
+    return read_image(path)
 
 
 def instance_mask(
@@ -128,9 +128,12 @@ def instance_mask(
     if inst.mask:
         import cv2
 
-        mask = cv2.imread(inst.mask, cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise FileNotFoundError(f"cannot read mask {inst.mask}")
+        from ocrkit.data.image_io import CorruptImageError, read_gray
+
+        try:
+            mask = read_gray(inst.mask)
+        except (OSError, CorruptImageError):
+            raise FileNotFoundError(f"cannot read mask {inst.mask}") from None
         if mask.shape != (height, width):
             mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA)
         return mask

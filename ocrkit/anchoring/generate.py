@@ -18,9 +18,7 @@ Every instance lists OCR-prior candidates for SPI (``prior`` of a spec, Eq. 9 / 
 image, :mod:`ocrkit.anchoring.raw_ocr`), every raw item kept and those covering a queried region
 marked as targets; document pages get none. ``gt`` lists the image's annotated regions instead
 (ocrkit before the fidelity pass), ``ocr`` gives ``V_raw`` to documents too, ``none`` no prior.
-The synthetic
-scenes paste rendered words (:class:`~ocrkit.data.render.WordRenderer`) on plain canvases and
-write an ICDAR-style ``annotations.jsonl``, read back through the same path.
+The synthetic scenes (:mod:`ocrkit.anchoring.synth`) are read back through the same path.
 """
 
 from __future__ import annotations
@@ -37,12 +35,11 @@ import numpy as np
 
 from ocrkit.anchoring.data import AnchorInstance
 from ocrkit.anchoring.raw_ocr import prior_kind, prior_source
-from ocrkit.utils.progress import progress
+from ocrkit.anchoring.synth import render_scenes
+from ocrkit.tabench.prompts import READ_PROMPT, r2t_prompt, t2r_answer, t2r_prompt, vqa_prompt
 
 log = logging.getLogger(__name__)
 
-READ_PROMPT = "Read all the text in the image."
-VQA_PROMPT = 'What is the value of the field "{question}"?'
 ANCHOR_TASKS = ("r2t", "t2r", "read", "vqa")
 
 
@@ -62,18 +59,6 @@ def _clip(box: Sequence[float], width: int, height: int) -> list[int]:
     ]
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size
-
-
-def t2r_answer(boxes: Sequence[Sequence[float]]) -> str:
-    """The T2R answer text: a JSON list of ``{"bbox_2d": [x1, y1, x2, y2]}`` (integers)."""
-    return json.dumps([{"bbox_2d": [int(round(v)) for v in b]} for b in boxes])
-
-
 def instances_from_image(
     img: Any,
     rng: np.random.Generator,
@@ -87,10 +72,10 @@ def instances_from_image(
     ``raw``: the image's ``V_raw`` (``[(text, box), ...]``) as the prior candidates; None lists
     the annotated regions (the ``gt`` prior); ``[]`` gives no prior.
     """
+    from ocrkit.data.image_io import image_size
     from ocrkit.tabench.normalize import canonicalize
-    from ocrkit.tabench.schema import r2t_prompt, t2r_prompt
 
-    width, height = img.size or _image_size(img.path)
+    width, height = img.size or image_size(img.path)
     legible = [r for r in img.regions if not r.ignore and r.text.strip()]
     if not legible:
         return []
@@ -168,6 +153,8 @@ def funsd_vqa(
 ) -> Iterator[AnchorInstance]:
     """Key-value questions of FUNSD forms: a linked question entity -> its answer entity
     (``priors=False``: no OCR prior, the paper's rule for document pages)."""
+    from ocrkit.data.image_io import image_size
+
     root = Path(root)
     for ann in sorted((root / "annotations").glob("*.json")):
         from ocrkit.tabench.sources import funsd_image
@@ -178,7 +165,7 @@ def funsd_vqa(
             continue
         form = json.loads(ann.read_text(encoding="utf-8")).get("form", [])
         by_id = {e["id"]: e for e in form}
-        width, height = _image_size(image)
+        width, height = image_size(image)
         words = [w for e in form for w in e.get("words", []) if str(w.get("text", "")).strip()]
         prior = [{"text": w["text"], "box": _clip(w["box"], width, height)} for w in words]
         for e in form:
@@ -199,7 +186,7 @@ def funsd_vqa(
                     width=width,
                     height=height,
                     task="vqa",
-                    question=VQA_PROMPT.format(question=e["text"].strip().rstrip(":").strip()),
+                    question=vqa_prompt(e["text"]),
                     answer=other["text"].strip(),
                     box=_clip(other["box"], width, height),
                     regions=regions if masks else [],
@@ -208,83 +195,6 @@ def funsd_vqa(
                     else [],
                     source=source,
                 )
-
-
-# --- synthetic scenes ------------------------------------------------------------------------
-
-
-def _canvas(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    base = rng.integers(0, 256, 3).astype(np.float32)
-    grad = np.linspace(0, 1, width, dtype=np.float32)[None, :, None] * rng.uniform(-60, 60, 3)
-    noise = rng.normal(0, rng.uniform(0, 12), (height, width, 1)).astype(np.float32)
-    return np.clip(base + grad + noise, 0, 255).astype(np.uint8)
-
-
-def render_scene(
-    renderer: Any, index: int, size: tuple[int, int] = (448, 336), words: tuple[int, int] = (3, 8)
-):
-    """One synthetic scene: ``(image, [(text, [x1, y1, x2, y2]), ...])``; deterministic per index."""
-    import cv2
-
-    rng = np.random.default_rng([renderer.seed, 7919, int(index)])
-    width, height = size if rng.random() < 0.5 else size[::-1]
-    image = _canvas(rng, width, height)
-    placed: list[tuple[str, list[int]]] = []
-    want = int(rng.integers(words[0], words[1] + 1))
-    for k in range(want * 4):
-        if len(placed) == want:
-            break
-        crop, text = renderer.sample(int(index) * 64 + k)
-        h = int(rng.integers(14, 44))
-        w = max(4, int(round(crop.shape[1] * h / crop.shape[0])))
-        if w >= width - 4 or h >= height - 4:
-            continue
-        x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
-        box = [x, y, x + w, y + h]
-        if any(
-            not (box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1])
-            for _, b in placed
-        ):
-            continue
-        image[y : y + h, x : x + w] = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
-        placed.append((text, box))
-    return image, placed
-
-
-def render_scenes(out_dir: str | Path, num_images: int, seed: int = 0) -> Path:
-    """Write ``num_images`` scenes and an ICDAR-style ``annotations.jsonl``; return its path."""
-    import cv2
-
-    from ocrkit.data.render import RenderConfig, WordRenderer
-    from ocrkit.utils.io import atomic_write_text
-
-    out = Path(out_dir)
-    target = out / "annotations.jsonl"
-    if target.is_file():
-        return target
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    renderer = WordRenderer(seed=seed, config=RenderConfig(font_size=(28, 48)))
-    lines = []
-    for i in progress(range(num_images), desc="synthetic scenes", unit="img"):
-        image, placed = render_scene(renderer, i)
-        name = f"images/scene_{i:06d}.png"
-        cv2.imwrite(str(out / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        inst = [
-            {"text": t, "points": [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]}
-            for t, b in placed
-        ]
-        lines.append(
-            json.dumps(
-                {
-                    "image": name,
-                    "width": image.shape[1],
-                    "height": image.shape[0],
-                    "instances": inst,
-                }
-            )
-        )
-    atomic_write_text(target, "\n".join(lines) + "\n")
-    return target
 
 
 # --- recipe specs ----------------------------------------------------------------------------

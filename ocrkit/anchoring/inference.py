@@ -227,7 +227,7 @@ class QMaskAnchorer:
 
     def r2t(self, image: np.ndarray, box: Sequence[float]) -> str:
         from ocrkit.tabench.parsing import find_text
-        from ocrkit.tabench.schema import r2t_prompt
+        from ocrkit.tabench.prompts import r2t_prompt
 
         h, w = image.shape[:2]
         prompt = r2t_prompt(self.predictor.model_box(box, w, h))
@@ -235,7 +235,7 @@ class QMaskAnchorer:
 
     def t2r(self, image: np.ndarray, text: str) -> list[list[float]]:
         from ocrkit.tabench.parsing import find_boxes
-        from ocrkit.tabench.schema import t2r_prompt
+        from ocrkit.tabench.prompts import t2r_prompt
 
         result = self.predictor.anchor(image, t2r_prompt(text))
         from_text = find_boxes(result.answer) or []

@@ -142,7 +142,7 @@ class QMask(nn.Module):
         """Build from a ``model:`` section: a real checkpoint (``base``) or a ``tiny`` one."""
         config = data if isinstance(data, QMaskConfig) else QMaskConfig.from_dict(data)
         if config.tiny:
-            from ocrkit.anchoring.tiny import tiny_processor, tiny_vlm
+            from ocrkit.testing.tiny_vlm import tiny_processor, tiny_vlm
 
             processor = tiny_processor(config.tiny)
             vlm = tiny_vlm(config.tiny, processor, config.tiny_size, config.tiny_seed)

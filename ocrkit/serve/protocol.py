@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import time
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ocrkit.data.image_io import CorruptImageError, decode_image
+from ocrkit.data.image_io import CorruptImageError, decode_image, image_size
 
 MAX_IMAGES = 8
 MAX_IMAGE_PIXELS = 40_000_000
@@ -98,22 +96,20 @@ def _data_url_bytes(url: Any, where: str) -> bytes:
 
 
 def image_header_size(raw: bytes, where: str) -> tuple[int, int]:
-    """``(width, height)`` read from the image header alone (PIL parses no pixel data).
+    """``(width, height)`` read from the image header alone (PIL parses no pixel data), after
+    EXIF orientation: :func:`ocrkit.data.image_io.image_size`.
 
     This is what makes a decompression bomb cheap to refuse: a 379 KiB PNG that claims
     20000x20000 is rejected here, before a 1.2 GB pixel buffer is ever allocated.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(raw), formats=_HEADER_FORMATS) as image:
-                return image.size
+        return image_size(raw, formats=_HEADER_FORMATS)
     except Image.DecompressionBombError:  # PIL's own limit (~179 M pixels) is above ours
         msg = f"{where}: image larger than {MAX_IMAGE_PIXELS} pixels"
         raise RequestError(413, msg, where) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except CorruptImageError:
         raise RequestError(400, f"{where}: {_UNREADABLE}", where) from None
 
 

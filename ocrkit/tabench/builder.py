@@ -29,7 +29,8 @@ from pathlib import Path
 
 from ocrkit.tabench.geometry import bounding_box
 from ocrkit.tabench.normalize import canonicalize, guess_language
-from ocrkit.tabench.schema import Query, r2t_prompt, t2r_prompt
+from ocrkit.tabench.prompts import r2t_prompt, t2r_prompt
+from ocrkit.tabench.schema import Query
 from ocrkit.tabench.sources import AnnotatedImage
 from ocrkit.utils.progress import progress
 
@@ -68,10 +69,9 @@ def image_candidates(img: AnnotatedImage, bench_dir: Path, t2r_shape: str = "box
     if t2r_shape not in T2R_SHAPES:
         raise ValueError(f"t2r_shape must be one of {T2R_SHAPES}, got {t2r_shape!r}")
     if img.size is None:
-        from PIL import Image
+        from ocrkit.data.image_io import image_size
 
-        with Image.open(img.path) as im:
-            img.size = im.size
+        img.size = image_size(img.path)  # after EXIF orientation, as every reader sees it
     width, height = img.size
     rel = os.path.relpath(img.path, bench_dir)
     common = dict(image=rel, width=width, height=height, source=img.source)

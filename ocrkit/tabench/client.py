@@ -1,6 +1,8 @@
 """A small OpenAI-compatible chat-completions client (vLLM, SGLang, LMDeploy, hosted APIs).
 
-Standard library only (``http.client``). The image travels as a base64 data URL. Transient
+Standard library (``http.client``). The image travels as a base64 data URL, as its file's bytes;
+a file stored rotated (EXIF orientation) is sent upright as PNG instead, decoded by ocrkit's one
+image loader, since bench boxes are in the upright frame and servers differ on EXIF. Transient
 failures (HTTP 429 and 5xx, timeouts, refused or reset connections, a reply that is not the
 expected JSON or has no content: ``"content": null``) are retried with exponential backoff and
 jitter, honouring ``Retry-After``; other 4xx replies and replies over the size cap fail the query
@@ -43,9 +45,19 @@ class _Retryable(Exception):
 
 @lru_cache(maxsize=32)
 def image_data_url(path: str) -> str:
-    """``data:<mime>;base64,...`` for an image file (recently used images are kept)."""
+    """``data:<mime>;base64,...`` for an image file (recently used images are kept); an image
+    stored rotated is sent upright (PNG), the frame its bench boxes are in."""
+    from ocrkit.data.image_io import CorruptImageError, decode_image, encode_image, exif_orientation
+
     mime = mimetypes.guess_type(path)[0] or "image/jpeg"
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    raw = Path(path).read_bytes()
+    try:
+        turned = exif_orientation(raw) != 1
+    except CorruptImageError:  # not for us to judge: the server answers for what it gets
+        turned = False
+    if turned:
+        raw, mime = encode_image(decode_image(raw), ".png"), "image/png"
+    data = base64.b64encode(raw).decode("ascii")
     return f"data:{mime};base64,{data}"
 
 

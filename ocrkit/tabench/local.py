@@ -47,11 +47,13 @@ class TextAnchorer(Protocol):
 
 @lru_cache(maxsize=8)
 def load_rgb(path: str) -> np.ndarray:
-    """An image file as RGB ``uint8`` (the last few are kept: queries come grouped by image)."""
-    from PIL import Image
+    """An image file as RGB ``uint8`` (:func:`ocrkit.data.image_io.read_image`; the last few
+    are kept, read-only: queries come grouped by image)."""
+    from ocrkit.data.image_io import read_image
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    image = read_image(path)
+    image.flags.writeable = False  # the cached array is shared between queries
+    return image
 
 
 class Answerer:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ocrkit.tabench.jsonl import iter_lines, parse_line
+from ocrkit.tabench.prompts import r2t_prompt, t2r_prompt
 from ocrkit.utils.io import atomic_write_text
 
 Box = list[float]  # [x1, y1, x2, y2]
@@ -46,8 +47,6 @@ FIELDS = (
     "language",
     "source",
 )
-R2T_PROMPT = "What is the text at location [{x1}, {y1}, {x2}, {y2}]?"
-T2R_PROMPT = 'Where is "{text}" located in the image?'
 
 _TASK_ALIASES = {
     "r2t": "r2t",
@@ -97,17 +96,6 @@ class Query:
         return {k: record[k] for k in FIELDS if k in record}
 
 
-def r2t_prompt(box: Box) -> str:
-    """The S1 Region-to-Text prompt for an absolute-pixel box."""
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    return R2T_PROMPT.format(x1=x1, y1=y1, x2=x2, y2=y2)
-
-
-def t2r_prompt(text: str) -> str:
-    """The S1 Text-to-Region prompt."""
-    return T2R_PROMPT.format(text=text)
-
-
 def normalize_task(value: Any) -> str:
     """Map a task name of any release (``R2T``, ``region-to-text``, ...) to ``r2t``/``t2r``."""
     key = re.sub(r"[^a-z0-9]", "", str(value).lower())
@@ -152,13 +140,6 @@ def _get(record: Mapping[str, Any], key: str) -> Any:
     return value
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.size
-
-
 def parse_record(
     record: Mapping[str, Any],
     root: Path,
@@ -179,7 +160,9 @@ def parse_record(
         task = "r2t" if get["box"] is not None and not get["boxes"] else "t2r"
     width, height = get["width"], get["height"]
     if width is None or height is None:
-        width, height = _image_size(root / str(get["image"]))
+        from ocrkit.data.image_io import image_size
+
+        width, height = image_size(root / str(get["image"]))  # after EXIF orientation
     try:
         width, height = int(width), int(height)
     except (TypeError, ValueError):

@@ -76,12 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="render synthetic word images (delegates to ocrkit.data.render)",
         description="Render synthetic word images into an LMDB.",
     )
-    try:
-        from ocrkit.data.render.cli import add_render_arguments
-    except ImportError:
-        render.add_argument("render_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    else:
-        add_render_arguments(render)
+    from ocrkit.cli.render import add_render_arguments
+
+    add_render_arguments(render)
     render.set_defaults(func=run_render)
 
 
@@ -89,7 +86,7 @@ def run_render(args: argparse.Namespace) -> int:
     from ocrkit.cli import CliError
 
     try:
-        from ocrkit.data.render.cli import run_render as render_main
+        from ocrkit.cli.render import run_render as render_main
     except ImportError as exc:
         raise CliError(f"the synthetic renderer is not available ({exc})") from None
     return int(render_main(args) or 0)

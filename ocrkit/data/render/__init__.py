@@ -1,7 +1,7 @@
 """Synthetic word images: fonts, words, effects, the renderer and LMDB export.
 
-Names are imported on first use so that ``ocrkit data --help`` (which imports
-:mod:`ocrkit.data.render.cli`) stays fast. See ``docs/renderer.md``.
+Names are imported on first use so that importing the package stays fast (its command line is
+:mod:`ocrkit.cli.render`). See ``docs/renderer.md``.
 """
 
 from __future__ import annotations

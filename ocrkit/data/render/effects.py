@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ocrkit.data.image_io import CorruptImageError, read_image
 from ocrkit.data.render import imageops
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -115,8 +116,10 @@ def noise_background(
 
 @functools.lru_cache(maxsize=64)
 def _load_image(path: str) -> np.ndarray | None:
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return read_image(path)  # the one image reader (EXIF orientation applied)
+    except (OSError, CorruptImageError):
+        return None
 
 
 def list_background_images(directory: str | Path) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from ocrkit.tabench.parsing import (
     find_text,
     prepare_answer,
 )
+from ocrkit.tabench.prompts import R2T_PROMPT, T2R_FORMAT_HINT, T2R_PROMPT
 from ocrkit.tabench.schema import Box, Query
 
 ADAPTERS: Registry[Adapter] = Registry("tabench adapter")
@@ -113,9 +114,6 @@ class QwenResized(CoordSystem):
 
 
 PROMPT_SETS = ("paper", "native")
-PAPER_R2T = "What is the text at location [{x1}, {y1}, {x2}, {y2}]?"
-PAPER_T2R = 'Where is "{text}" located in the image?'
-FORMAT_HINT = 'Answer in JSON: [{{"bbox_2d": [x_min, y_min, x_max, y_max]}}, ...].'
 
 
 class Adapter:
@@ -136,11 +134,11 @@ class Adapter:
     """
 
     name = "base"
-    native_r2t: str | None = PAPER_R2T
-    native_t2r: str | None = PAPER_T2R
-    paper_r2t: str | None = PAPER_R2T
-    paper_t2r: str | None = PAPER_T2R
-    format_hint_text = FORMAT_HINT
+    native_r2t: str | None = R2T_PROMPT
+    native_t2r: str | None = T2R_PROMPT
+    paper_r2t: str | None = R2T_PROMPT
+    paper_t2r: str | None = T2R_PROMPT
+    format_hint_text = T2R_FORMAT_HINT
     box_keys: tuple[str, ...] = DEFAULT_BOX_KEYS
     yx = False
     digits = 0
@@ -159,7 +157,7 @@ class Adapter:
             self.r2t_template, self.t2r_template = self.native_r2t, self.native_t2r
         else:
             self.r2t_template, t2r = self.paper_r2t, self.paper_t2r
-            hint = self.format_hint and t2r == PAPER_T2R
+            hint = self.format_hint and t2r == T2R_PROMPT
             self.t2r_template = f"{t2r} {self.format_hint_text}" if hint else t2r
 
     def settings(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Arguments and entry point of ``ocrkit data render`` (wired up by ``ocrkit.cli.commands.data``).
+"""Arguments and entry point of ``ocrkit data render`` (wired up by ``ocrkit.cli.commands.data``;
+the renderer itself is :mod:`ocrkit.data.render`).
 
 Example: ``ocrkit data render --out lmdb/synth_en --num 100000 --lang mixed --workers 8``.
 """
