@@ -128,7 +128,7 @@ def test_qmask_round_trip_and_old_spelling(tmp_path_factory) -> None:
     from qmask_helpers import tiny_cache
 
     from ocrkit.anchoring.model import QMask, QMaskConfig
-    from ocrkit.anchoring.tiny import tiny_processor, tiny_vlm
+    from ocrkit.testing.tiny_vlm import tiny_processor, tiny_vlm
 
     processor = tiny_processor("qwen2_vl", tiny_cache(tmp_path_factory))
     torch.manual_seed(0)
