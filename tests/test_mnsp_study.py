@@ -25,13 +25,19 @@ def _recorder():
     running = [0]
     peak = [0]
 
-    def job(name: str, seconds: float = 0.02):
+    def job(name: str, seconds: float = 0.02, meet: threading.Barrier | None = None):
+        """A job that records its start and end; with ``meet`` it waits there for the jobs
+        that must run beside it (a deadlock guard of 60 s, not a timing), else it sleeps."""
+
         def run():
             with lock:
                 events.append(("start", name))
                 running[0] += 1
                 peak[0] = max(peak[0], running[0])
-            time.sleep(seconds)
+            if meet is not None:
+                meet.wait(60)
+            else:
+                time.sleep(seconds)
             with lock:
                 running[0] -= 1
                 events.append(("end", name))
@@ -44,11 +50,12 @@ def _recorder():
 
 def test_run_jobs_respects_dependencies_and_returns_every_result(study):
     events, peak, job = _recorder()
+    side_by_side = threading.Barrier(2)  # a and d both start before either ends
     jobs = [
-        study.Job("a", job("a")),
+        study.Job("a", job("a", meet=side_by_side)),
         study.Job("b", job("b"), after=("a",)),
         study.Job("c", job("c"), after=("b", "d")),
-        study.Job("d", job("d")),
+        study.Job("d", job("d", meet=side_by_side)),
     ]
     results = study.run_jobs(jobs, slots=2)
     assert results == {"a": "A", "b": "B", "c": "C", "d": "D"}

@@ -104,7 +104,13 @@ def test_mask_does_not_depend_on_the_answer(processors, family: str) -> None:
         ]
     prob = torch.sigmoid(single).numpy()
     assert result.heatmaps[0].shape == (112, 112)
-    np.testing.assert_allclose(result.heatmaps[0][::7, ::7].mean(), prob.mean(), atol=0.02)
+    assert prob.shape == (16, 16)
+    # 16 -> 112 is a 7x bilinear resize: cell k's centre falls on pixel 7k + 3, so those pixels
+    # are the cells themselves. Elementwise equal to the teacher-forced map (0.0 apart on CPU;
+    # 1e-5 allows another attention kernel in generate's prefill).
+    torch.testing.assert_close(
+        torch.from_numpy(result.heatmaps[0][3::7, 3::7]), torch.from_numpy(prob), rtol=0, atol=1e-5
+    )
 
 
 def _lora_expected(model: QMask, r: int) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ocrkit.cli import main as cli_main
@@ -164,6 +165,12 @@ def test_load_encoder_weights_resamples_position_table() -> None:
     assert report["loaded"] > 0
     assert target.backbone.pos_embed.shape == (1, 257, 32)
     torch.testing.assert_close(target.backbone.pos_embed[:, 0], source.backbone.pos_embed[:, 0])
+    # The 4x16 grid table, resampled to 8x32 independently here: bicubic with antialias, as
+    # timm's resample_abs_pos_embed does; the class token (index 0) is kept as it is.
+    grid = source.backbone.pos_embed[:, 1:].reshape(1, 4, 16, 32).permute(0, 3, 1, 2)
+    expected = F.interpolate(grid, size=(8, 32), mode="bicubic", antialias=True)
+    expected = expected.permute(0, 2, 3, 1).reshape(1, 256, 32)
+    torch.testing.assert_close(target.backbone.pos_embed[:, 1:], expected, rtol=0, atol=1e-6)
 
 
 def test_pickles_are_refused_unless_trusted(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 import pytest
@@ -137,21 +138,29 @@ def test_longer_text_renders_wider(latin):
     assert long.shape[1] > 3 * short.shape[1]
 
 
-@pytest.mark.parametrize(
-    "effect",
-    [
-        "p_stroke",
-        "p_shadow",
-        "p_rotate",
-        "p_perspective",
-        "p_curve",
-        "p_blur",
-        "p_motion_blur",
-        "p_noise",
-        "p_jpeg",
-    ],
-)
-def test_every_effect_gives_valid_rgb_and_changes_the_image(latin, effect):
+# Each effect forced on "Effect9" (28 px, seed 5; the plain render is 24 x 107, sha256 digest
+# 47ed06244b578fd4): output size and the first 16 hex digits of sha256(output uint8 bytes),
+# produced by this test's calls with matplotlib's DejaVu fonts, Pillow 13.0 / FreeType 2.14.3,
+# OpenCV 5.1.0 and numpy 2.4.6 (the same on repeated runs).
+GOLDEN_EFFECTS = {
+    "p_stroke": ((25, 116), "e11cb2ccc6cae743"),
+    "p_shadow": ((36, 107), "11955e9632bcf5c8"),
+    "p_rotate": ((23, 113), "73a5b794ba82dc98"),
+    "p_perspective": ((36, 102), "1899162cdfeacf7b"),
+    "p_curve": ((37, 105), "644a16d63953bcd3"),
+    "p_blur": ((24, 107), "de988521aa159a2e"),
+    "p_motion_blur": ((24, 107), "b18ab6d667ece61f"),
+    "p_noise": ((24, 107), "109d75391ca82100"),
+    "p_jpeg": ((24, 107), "325ba6a604554f12"),
+}
+
+
+def _digest(img: np.ndarray) -> str:
+    return hashlib.sha256(img.tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("effect", sorted(GOLDEN_EFFECTS))
+def test_every_effect_gives_valid_rgb_and_its_golden_image(latin, effect):
     base = EffectConfig.none()
     forced = dataclasses.replace(base, **{effect: 1.0})
     plain = WordRenderer(fonts=latin, config=RenderConfig((28, 28), base))
@@ -159,7 +168,10 @@ def test_every_effect_gives_valid_rgb_and_changes_the_image(latin, effect):
     a = plain.render("Effect9", np.random.default_rng(5))
     b = with_effect.render("Effect9", np.random.default_rng(5))
     assert b.dtype == np.uint8 and b.ndim == 3 and b.shape[2] == 3 and min(b.shape[:2]) > 8
-    assert a.shape != b.shape or not np.array_equal(a, b)
+    assert (a.shape[:2], _digest(a)) == ((24, 107), "47ed06244b578fd4")
+    assert (b.shape[:2], _digest(b)) == GOLDEN_EFFECTS[effect]
+    if effect in ("p_blur", "p_motion_blur"):  # a normalized kernel keeps the mean (0.03 here)
+        assert b.mean() == pytest.approx(a.mean(), abs=0.1) and (a != b).any()
 
 
 @pytest.mark.parametrize("kind", ["solid", "gradient", "noise"])
