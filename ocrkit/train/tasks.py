@@ -223,6 +223,8 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
         )
     try:
         model = Recognizer.from_config(config["model"])
+    except ConfigError:
+        raise
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"recipe key model: {exc}") from None
     init_model(model, config.get("init") or {})
