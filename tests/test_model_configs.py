@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 import torch
@@ -39,6 +40,9 @@ def test_recognizer_defaults_are_the_documented_ones() -> None:
     # a name alone is the same as {"name": ...}; tuples read as lists
     short = normalize_config({"backbone": "vit_tiny", "img_size": (48, 160)})
     assert short["backbone"] == {"name": "vit_tiny"} and short["img_size"] == [48, 160]
+    # to_dataclass reads a tuple as a list and any mapping as a dict (Python callers)
+    got = MNSPConfig.from_dict({"zoom": (0.5, 0.75), "mim_decoder": MappingProxyType({"depth": 1})})
+    assert got.zoom == [0.5, 0.75] and got.mim_decoder == {"dim": 512, "depth": 1, "num_heads": 16}
 
 
 def test_pretrain_defaults_are_the_documented_ones() -> None:

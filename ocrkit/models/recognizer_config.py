@@ -51,14 +51,10 @@ class RecognizerConfig:
     def from_dict(
         cls, data: Mapping[str, Any] | RecognizerConfig | None, section: str = "model"
     ) -> RecognizerConfig:
-        """Read a dict (tuples and other mappings accepted as lists and dicts)."""
+        """Read a recipe section or a folder's ``config.json`` (or copy a config)."""
         if isinstance(data, RecognizerConfig):
             data = data.to_dict()
-        plain = {
-            k: list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, Mapping) else v
-            for k, v in (data or {}).items()
-        }
-        return to_dataclass(cls, plain, section)
+        return to_dataclass(cls, data, section)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as ``config.json`` holds it (metadata keys only when set)."""

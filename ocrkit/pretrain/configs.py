@@ -62,12 +62,8 @@ class _PretrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, section: str = "model") -> Any:
         """Read a recipe section or a saved ``model`` entry (``architecture`` is ignored)."""
-        plain = {
-            k: list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, Mapping) else v
-            for k, v in (data or {}).items()
-            if k != "architecture"
-        }
-        return to_dataclass(cls, plain, section)
+        given = {k: v for k, v in (data or {}).items() if k != "architecture"}
+        return to_dataclass(cls, given, section)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
