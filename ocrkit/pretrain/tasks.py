@@ -3,7 +3,7 @@
 Recipe sections read here::
 
     task: mnsp                      # or mim
-    model: {...}                    # MNSP.DEFAULTS / MaskedImageModel.DEFAULTS keys
+    model: {...}                    # MNSPConfig / MIMConfig fields (ocrkit.pretrain.configs)
     data:
       train:                        # any ocrkit dataset spec, read WITHOUT labels:
         - {type: synth, num_samples: 20000, seed: 0}          # synthetic renderer (cached LMDB)
