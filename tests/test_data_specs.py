@@ -1,4 +1,4 @@
-"""Dataset specs of recipes: one resolver (ocrkit.data.specs) for the str, mim/mnsp and qmask tasks."""
+"""Recipe dataset specs: one resolver (ocrkit.data.specs) for the str, mim/mnsp, qmask tasks."""
 
 from __future__ import annotations
 
@@ -78,8 +78,13 @@ def test_task_keys_never_reach_the_source(word_folder: Path) -> None:
     assert len(open_spec(spec)) == 5
 
 
-def test_synth_spec_resolves_through_datasets(tmp_path: Path) -> None:
-    cache = str(tmp_path / "synth")
+@pytest.fixture(scope="module")
+def synth_cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("synth"))
+
+
+def test_synth_spec_resolves_through_datasets(synth_cache: str) -> None:
+    cache = synth_cache
     dataset = open_spec({"type": "synth", "num_samples": 6, "seed": 3, "cache_dir": cache})
     assert type(dataset) is LmdbDataset and len(dataset) == 6
     target = Path(cache) / "words-seed3-n6"
@@ -88,6 +93,21 @@ def test_synth_spec_resolves_through_datasets(tmp_path: Path) -> None:
     assert type(before) is LmdbDataset and len(before) == 6
     assert [dataset[i].label for i in range(6)] == [before[i].label for i in range(6)]
     assert np.array_equal(np.asarray(dataset[0].image), np.asarray(before[0].image))
+
+
+def test_tasks_read_synth_specs_with_their_task_keys(synth_cache: str) -> None:
+    from ocrkit.pretrain.tasks import build_unlabeled
+    from ocrkit.pretrain.views import PretrainViews
+    from ocrkit.train.tasks import build_str_data
+
+    spec = {"type": "synth", "num_samples": 6, "seed": 3, "cache_dir": synth_cache}
+    data = {"augment": None, "train": [{**spec, "holdout": 2, "repeat": 2}]}
+    train, val = build_str_data({"data": data}, (32, 128), seed=0, workers=0)
+    assert len(train) == 8 and {k: len(v) for k, v in val.items()} == {"synth_holdout": 2}
+    views = PretrainViews(("image",), augment="none")
+    assert len(build_unlabeled({"data": {"train": [{**spec, "repeat": 3}]}}, views)) == 18
+    with pytest.raises(TypeError, match="holdout"):  # not a key mim/mnsp read: the source's
+        build_unlabeled({"data": {"train": [{**spec, "holdout": 2}]}}, views)
 
 
 def _recipe_specs():

@@ -7,9 +7,9 @@ A recipe's ``data.train`` (and ``data.val``) lists specs. Each is
 * a mapping. ``type`` is the one key that names the registry entry (``lmdb``, ``folder``,
   ``paddle``, ``scene``, ``hf``, ``synth``, ``auto``; the ``qmask`` task's anchoring sources
   have their own entries); every other key is an option of that source, except the task keys
-  (:data:`TASK_KEYS` for the ``str`` task), which the task reads and never passes on. A mapping without ``type``
-  is the task's default source; for ``auto`` it may hold nothing but ``path`` (which source
-  would the other options belong to?).
+  (:data:`TASK_KEYS` for the ``str`` task), which the task reads and never passes on. A
+  mapping without ``type`` is the task's default source; for ``auto`` it may hold nothing but
+  ``path`` (which source would the other options belong to?).
 
 ``name`` is the set's display name (log lines, ``<name>_holdout`` validation sets), never a
 registry entry.

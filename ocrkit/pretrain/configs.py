@@ -1,4 +1,4 @@
-"""The ``model:`` sections of the ``mim`` and ``mnsp`` tasks: :class:`MIMConfig`, :class:`MNSPConfig`.
+"""The ``model:`` sections of the ``mim`` and ``mnsp`` tasks: ``MIMConfig`` and ``MNSPConfig``.
 
 Read with :func:`ocrkit.config.to_dataclass` like the trainer's and Q-Mask's configs: typed, the
 defaults are the field defaults below, an unknown key is an error that names it. Decoder
