@@ -233,6 +233,10 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
             return value
         if base in (str, bool, dict, list) and isinstance(value, base):
             return value
+        if base is list and isinstance(value, tuple):  # from Python callers
+            return list(value)
+        if base is dict and isinstance(value, Mapping):
+            return dict(value)
         if base is typing.Any:
             return value
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)

@@ -123,7 +123,7 @@ def test_from_config_charset_file_and_sincos(tmp_path: Path) -> None:
 def test_unknown_parts_are_clear_errors() -> None:
     with pytest.raises(KeyError, match="unknown backbone"):
         Recognizer.from_config({**TINY, "backbone": {"name": "vit_huge_xyz"}})
-    with pytest.raises(ValueError, match="unknown recognizer config keys"):
+    with pytest.raises(ValueError, match="model.backbones: unknown"):
         Recognizer.from_config({**TINY, "backbones": "vit_tiny"})
 
 

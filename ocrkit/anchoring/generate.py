@@ -41,6 +41,7 @@ from ocrkit.tabench.prompts import READ_PROMPT, r2t_prompt, t2r_answer, t2r_prom
 log = logging.getLogger(__name__)
 
 ANCHOR_TASKS = ("r2t", "t2r", "read", "vqa")
+TASK_KEYS = ("name", "repeat", "holdout")  # spec keys read here or by the qmask task
 
 
 def _bbox(shape: Sequence[Any]) -> list[int]:
@@ -255,12 +256,11 @@ def build_instances(
     never training images: they are left out, matched by path and by file hash, with a loud
     warning unless the spec names the split in ``holdout``.
     """
+    from ocrkit.data.specs import parse_spec
     from ocrkit.tabench.sources import read_funsd, read_jsonl
 
-    if isinstance(spec, str):
-        spec = {"type": "instances", "path": spec}
-    spec = dict(spec)
-    kind = spec.pop("type", "instances")
+    parsed = parse_spec(spec, default_type="instances", task_keys=TASK_KEYS)
+    kind, spec, holdout = parsed.type, parsed.options, parsed.holdout
     tasks = tuple(spec.pop("tasks", ("r2t", "t2r")))
     bad = set(tasks) - set(ANCHOR_TASKS)
     if bad:
@@ -268,7 +268,6 @@ def build_instances(
     per_image = spec.pop("per_image", 4)
     limit = spec.pop("limit", None)
     exclude = spec.pop("exclude", []) or []
-    holdout = spec.pop("holdout", None)
     prior_mode = str(spec.pop("prior", "paper"))
     raw_of = prior_source(prior_mode, cache_dir, spec.pop("ocr_cache", None), ocr_engine)
     excluded = _excluded_images([exclude] if isinstance(exclude, str) else exclude)
@@ -309,8 +308,6 @@ def build_instances(
             out += [v for v in vqa if v.image not in excluded]
     else:
         raise ValueError(f"data spec type {kind!r}: use icdar, funsd, jsonl, synth or instances")
-    spec.pop("name", None)
-    spec.pop("repeat", None)
     if spec:
         raise ValueError(f"unknown data spec keys {sorted(spec)} for type {kind!r}")
     if kind != "synth":

@@ -38,14 +38,15 @@ def _instances(
 ) -> list[list[Any]]:
     """Instances of each spec; ``prior`` is the default prior mode (validation: ``none``, as
     it never injects a prior, so no OCR pass runs for it)."""
-    from ocrkit.anchoring.generate import build_instances
+    from ocrkit.anchoring.generate import TASK_KEYS, build_instances
+    from ocrkit.data.specs import parse_spec
 
     specs = specs if isinstance(specs, list) else [specs]
     out = []
     for i, spec in enumerate(specs):
         if prior and isinstance(spec, Mapping) and "prior" not in spec:
             spec = {**spec, "prior": prior}
-        repeat = int(spec.get("repeat", 1)) if isinstance(spec, Mapping) else 1
+        repeat = parse_spec(spec, "instances", TASK_KEYS).repeat
         try:
             items = build_instances(spec, seed=seed + i, cache_dir=cache_dir)
         except (ValueError, KeyError, FileNotFoundError) as exc:

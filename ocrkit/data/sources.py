@@ -2,19 +2,26 @@
 
 A spec is one of
 
-* a path, recognized by its contents: a folder with ``data.mdb`` (``lmdb``), with
-  ``labels.tsv`` (``folder``), with ``state.json``/``dataset_dict.json`` or ``metadata.jsonl``
-  (``hf``), with ``annotations.jsonl`` (``scene``); a ``.jsonl`` file (``scene``); a ``.txt`` or
-  ``.tsv`` list (``paddle``); an ``.arrow``/``.parquet`` file (``hf``);
-* ``hf:NAME_OR_PATH[:split]``;
-* a dict ``{"type": "lmdb", "path": ..., **options}``;
+* a path, recognized by its contents (the ``auto`` source): a folder with ``data.mdb``
+  (``lmdb``), with ``labels.tsv`` (``folder``), with ``state.json``/``dataset_dict.json`` or
+  ``metadata.jsonl`` (``hf``), with ``annotations.jsonl`` (``scene``); a ``.jsonl`` file
+  (``scene``); a ``.txt`` or ``.tsv`` list (``paddle``); an ``.arrow``/``.parquet`` file (``hf``);
+* ``hf:NAME_OR_PATH[:split]`` (also through ``auto``);
+* a dict ``{"type": "lmdb", "path": ..., **options}``: ``type`` names the ``DATASETS`` entry
+  (``{"type": "synth", "num_samples": N, "seed": S}`` has no path; ``{"type": "auto", "path":
+  ...}`` is a path);
 * a list of these, read as one :class:`~ocrkit.data.base.ConcatStrDataset`.
+
+Recipes give specs with task-level keys too (``repeat``, ``holdout``, ...): those are read by
+:func:`ocrkit.data.specs.parse_spec`, the resolver every training task calls.
 
 Each factory imports its module on first use, so ``datasets`` loads only for ``hf`` specs.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,7 @@ from ocrkit.data.base import ConcatStrDataset, StrDataset, Transform
 from ocrkit.registry import Registry
 from ocrkit.text.protocols import LabelProtocol
 
+log = logging.getLogger(__name__)
 DATASETS: Registry[StrDataset] = Registry("dataset source")
 
 Spec = str | Path | Mapping[str, Any] | Sequence["Spec"]
@@ -75,6 +83,64 @@ def hf_source(
 
     cls = HFStreamingDataset if streaming else HFDataset
     return cls(path, split=split, **kwargs)
+
+
+@DATASETS.register("synth")
+def synth_source(
+    num_samples: int,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    workers: int = 0,
+    **kwargs: Any,
+) -> StrDataset:
+    """Synthetic words (:class:`~ocrkit.data.render.WordRenderer`), rendered once into a cached
+    LMDB (:func:`synth_lmdb`) and read as ``lmdb``."""
+    from ocrkit.data.lmdb import LmdbDataset
+
+    return LmdbDataset(synth_lmdb(num_samples, seed, cache_dir, workers), **kwargs)
+
+
+def synth_lmdb(
+    num_samples: int, seed: int = 0, cache_dir: str | Path | None = None, workers: int = 0
+) -> Path:
+    """The LMDB of ``num_samples`` synthetic words (seed ``seed``), rendered on first use into
+    ``cache_dir`` (default ``$OCRKIT_CACHE/synth``); when processes of one launch render it at
+    once, the first to finish wins (the words are the same)."""
+    import os
+    import shutil
+
+    from ocrkit.data.render import render_to_lmdb
+    from ocrkit.utils.paths import cache_dir as default_cache
+
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache() / "synth"
+    target = root / f"words-seed{seed}-n{num_samples}"
+    if (target / "data.mdb").is_file():
+        return target
+    tmp = root / f".tmp-{target.name}-{os.getpid()}"
+    log.info(
+        "rendering %d synthetic words into %s (first use; cached afterwards)", num_samples, target
+    )
+    render_to_lmdb(tmp, num_samples, seed=seed, num_workers=max(workers, 2), overwrite=True)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if not (target / "data.mdb").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+@DATASETS.register("auto")
+def auto_source(path: str | Path, **kwargs: Any) -> Any:
+    """A path whose source type is read from its contents (:func:`detect_type`), or
+    ``hf:NAME_OR_PATH[:split]``."""
+    text = str(path)
+    if text.startswith("hf:"):
+        name, split = parse_hf_spec(text)
+        if split is not None:
+            kwargs.setdefault("split", split)
+        return DATASETS.build("hf", path=name, **kwargs)
+    return DATASETS.build(detect_type(text), path=text, **kwargs)
 
 
 def detect_type(path: str | Path) -> str:
@@ -142,14 +208,10 @@ def open_dataset(
         return parts[0] if len(parts) == 1 else ConcatStrDataset(parts)
     if isinstance(spec, Mapping):
         entry = dict(spec)
-        if "type" not in entry or "path" not in entry:
-            raise ValueError(f"a dict spec needs 'type' and 'path' keys, got {sorted(entry)}")
-        kind = entry.pop("type")
+        kind = entry.pop("type", None)
+        if kind is None or (
+            "path" not in entry and "path" in inspect.signature(DATASETS.get(kind)).parameters
+        ):
+            raise ValueError(f"a dict spec needs 'type' and 'path' keys, got {sorted(spec)}")
         return DATASETS.build(kind, **{**common, **options, **entry})
-    text = str(spec)
-    if text.startswith("hf:"):
-        name, split = parse_hf_spec(text)
-        if split is not None:
-            options.setdefault("split", split)
-        return DATASETS.build("hf", path=name, **common, **options)
-    return DATASETS.build(detect_type(text), path=text, **common, **options)
+    return DATASETS.build("auto", path=str(spec), **common, **options)

@@ -16,6 +16,7 @@ _EXPORTS = {
     "DECODERS": "ocrkit.models.decoders",
     "ARDecoder": "ocrkit.models.decoders",
     "Recognizer": "ocrkit.models.recognizer",
+    "RecognizerConfig": "ocrkit.models.recognizer_config",
     "load_recognizer": "ocrkit.models.recognizer",
 }
 __getattr__, __dir__ = lazy_exports("ocrkit.models", _EXPORTS, globals())

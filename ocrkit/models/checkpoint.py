@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocrkit.models.recognizer_config import RecognizerConfig, normalize_config  # noqa: F401
 from ocrkit.text.charset import Charset
 from ocrkit.utils import model_folder
 from ocrkit.utils.io import atomic_write_json
@@ -25,37 +26,9 @@ CHARSET_NAME = "charset.json"
 FORMAT = model_folder.RECOGNIZER
 logger = logging.getLogger(__name__)
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "backbone": {"name": "vit_small"},
-    "decoder": {"name": "ar"},
-    "charset": "94",
-    "max_length": 25,
-    "img_size": [32, 128],
-    "mean": 0.5,
-    "std": 0.5,
-    "aux_ctc": None,  # {"weight": w, "upsample": 2}: CTC on the encoder while training (ctc.py)
-    "preprocess": None,  # None/{"name": "fixed"}: resize to img_size; {"name": "ppocr", ...}
-}
 # Backbone kwargs that point at initial weights: once weights live in model.safetensors they must
 # not be read again when the folder is loaded.
 _INIT_ONLY_KEYS = ("checkpoint_path", "trust_pickle")
-
-
-def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill defaults; ``backbone``/``decoder`` may be a name or ``{"name": ..., **kwargs}``."""
-    unknown = set(config) - set(DEFAULT_CONFIG) - {"architecture", "format", "ocrkit_version"}
-    if unknown:
-        raise ValueError(f"unknown recognizer config keys {sorted(unknown)}")
-    out = copy.deepcopy({**DEFAULT_CONFIG, **config})
-    for part in ("backbone", "decoder"):
-        spec = out[part]
-        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-        if "name" not in spec:
-            raise ValueError(f"recognizer config {part!r} needs a 'name'")
-        out[part] = spec
-    out["img_size"] = [int(v) for v in out["img_size"]]
-    out["max_length"] = int(out["max_length"])
-    return out
 
 
 def resolve_charset(spec: str | Mapping[str, Any] | Charset) -> Charset:

@@ -73,9 +73,10 @@ class Recognizer(nn.Module):
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Recognizer:
+    def from_config(cls, config: Mapping[str, Any] | checkpoint.RecognizerConfig) -> Recognizer:
         """Build from a recipe's ``model:`` section, e.g. ``{"backbone": {"name": "vit_small"},
-        "decoder": {"name": "ar"}, "charset": "94", "max_length": 25, "img_size": [32, 128]}``."""
+        "decoder": {"name": "ar"}, "charset": "94", "max_length": 25, "img_size": [32, 128]}``
+        (read as a :class:`~ocrkit.models.recognizer_config.RecognizerConfig`), or that config."""
         config = checkpoint.normalize_config(config)
         charset = checkpoint.resolve_charset(config["charset"])
         tokenizer = Tokenizer(charset, max_length=config["max_length"])

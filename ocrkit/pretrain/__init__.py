@@ -4,6 +4,7 @@ Train through the generic trainer: ``ocrkit train recipes/pretrain/mnsp_vit_smal
 ``mim`` and ``mnsp`` tasks live in :mod:`ocrkit.pretrain.tasks`). See docs/mnsp.md.
 """
 
+from ocrkit.pretrain.configs import MIMConfig, MNSPConfig
 from ocrkit.pretrain.encoders import build_encoder, load_encoder
 from ocrkit.pretrain.losses import mim_loss, mla_loss, nsp_loss
 from ocrkit.pretrain.masking import Masking, random_masking
@@ -13,7 +14,9 @@ from ocrkit.pretrain.views import PretrainViews, collate_views
 
 __all__ = [
     "ABLATIONS",
+    "MIMConfig",
     "MNSP",
+    "MNSPConfig",
     "MaskedImageModel",
     "Masking",
     "PretrainViews",

@@ -1,9 +1,7 @@
-"""What the MIM and MNSP models share: config checks, the frozen teacher, targets, saving."""
+"""What the MIM and MNSP models share: the config, the frozen teacher, targets, saving."""
 
 from __future__ import annotations
 
-import copy
-import difflib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,61 +10,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ocrkit.pretrain.encoders import (
-    build_encoder,
-    encoder_spec,
-    freeze,
-    load_encoder,
-    save_pretrain_folder,
-)
-from ocrkit.pretrain.losses import TARGET_NORMS, feature_target, pixel_target
+from ocrkit.pretrain.configs import TARGETS, MIMConfig, MNSPConfig  # noqa: F401  (TARGETS: re-export)
+from ocrkit.pretrain.encoders import build_encoder, freeze, load_encoder, save_pretrain_folder
+from ocrkit.pretrain.losses import feature_target, pixel_target
 from ocrkit.pretrain.views import PretrainViews
 
 log = logging.getLogger(__name__)
-
-TARGETS = ("feature", "pixel")
-
-
-def normalize_config(
-    config: Mapping[str, Any], defaults: Mapping[str, Any], section: str = "model"
-) -> dict[str, Any]:
-    """Defaults filled in; unknown keys are an error. Decoder sections merge with their
-    defaults key by key; the encoder spec is replaced whole (its kwargs go to the backbone)."""
-    unknown = sorted(set(config) - set(defaults) - {"architecture"})
-    if unknown:
-        hints = [difflib.get_close_matches(k, list(defaults), n=1) for k in unknown]
-        said = ", ".join(
-            f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in zip(unknown, hints)
-        )
-        raise ValueError(f"unknown {section} keys: {said}; known: {', '.join(sorted(defaults))}")
-    out = copy.deepcopy(dict(defaults))
-    for key, value in config.items():
-        if key == "architecture":
-            continue
-        if (
-            key != "encoder"
-            and isinstance(defaults.get(key), Mapping)
-            and isinstance(value, Mapping)
-        ):
-            extra = sorted(set(value) - set(defaults[key]))
-            if extra:
-                raise ValueError(
-                    f"unknown {section}.{key} keys {extra}; known: {sorted(defaults[key])}"
-                )
-            out[key] = {**defaults[key], **value}
-        else:
-            out[key] = copy.deepcopy(value)
-    out["encoder"] = encoder_spec(out["encoder"])
-    out["img_size"] = [int(v) for v in out["img_size"]]
-    if out["target"] not in TARGETS:
-        raise ValueError(f"{section}.target must be one of {TARGETS}, got {out['target']!r}")
-    if out.get("target_norm", "none") not in TARGET_NORMS:
-        raise ValueError(
-            f"{section}.target_norm must be one of {TARGET_NORMS}, got {out['target_norm']!r}"
-        )
-    if not 0.0 <= float(out["mask_ratio"]) < 1.0:
-        raise ValueError(f"{section}.mask_ratio must be in [0, 1), got {out['mask_ratio']}")
-    return out
 
 
 class PretrainModel(nn.Module):
@@ -77,11 +26,11 @@ class PretrainModel(nn.Module):
     """
 
     architecture: ClassVar[str] = ""
-    DEFAULTS: ClassVar[dict[str, Any]] = {}
+    config_class: ClassVar[type[MIMConfig] | type[MNSPConfig]]  # the model: section's dataclass
 
     def __init__(self, config: Mapping[str, Any], teacher: nn.Module | None = None) -> None:
         super().__init__()
-        self.config = normalize_config(config, self.DEFAULTS)
+        self.config = self.config_class.from_dict(config).to_dict()  # config.json's model entry
         c = self.config
         self.encoder = build_encoder(c["encoder"], c["img_size"])
         self.patch = self.encoder.patch_size

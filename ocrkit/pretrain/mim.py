@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ocrkit.pretrain.base import PretrainModel
+from ocrkit.pretrain.configs import MIMConfig
 from ocrkit.pretrain.decoders import MaskedDecoder
 from ocrkit.pretrain.losses import mim_loss
 from ocrkit.pretrain.masking import random_masking
@@ -27,17 +28,7 @@ class MaskedImageModel(PretrainModel):
     """Encoder on visible tokens + MAE decoder; ``training_step`` returns ``{"loss"}``."""
 
     architecture: ClassVar[str] = "MIM"
-    DEFAULTS: ClassVar[dict[str, Any]] = {
-        "encoder": {"name": "vit_small", "patch_size": 4},
-        "img_size": [32, 128],
-        "mask_ratio": 0.8,
-        "target": "pixel",  # pixel | feature (feature needs a teacher)
-        "norm_pix": True,  # MAE's norm_pix_loss for pixel targets
-        "teacher": None,
-        "target_norm": "layernorm",  # feature targets: LMIM's non-affine LayerNorm | none
-        "augment": "none",  # MAERec pretrains on plain resized images
-        "decoder": {"dim": 512, "depth": 8, "num_heads": 16},  # MAERec's ViT-S decoder
-    }
+    config_class: ClassVar[type[MIMConfig]] = MIMConfig
 
     def __init__(self, config: Mapping[str, Any] | None = None, teacher: nn.Module | None = None):
         super().__init__(config or {}, teacher)

@@ -30,13 +30,11 @@ import torch
 from torch import nn
 
 from ocrkit.pretrain.base import PretrainModel
+from ocrkit.pretrain.configs import DEFAULT_SCALES, MIM_TARGETS, MNSPConfig  # noqa: F401
 from ocrkit.pretrain.decoders import MaskedDecoder, NSPDecoder
 from ocrkit.pretrain.losses import mim_loss, mla_loss, nsp_loss
 from ocrkit.pretrain.masking import random_masking
 from ocrkit.pretrain.views import crop_tokens, resize_images, upsample_tokens
-
-DEFAULT_SCALES = [[4, 16], [8, 32], [16, 64], [32, 128]]
-MIM_TARGETS = ("original", "zoom")
 
 # Recipe overrides of each ablation in the paper's Tables 3, 4, 5 and 7.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -54,33 +52,13 @@ class MNSP(PretrainModel):
     """The MNSP pretraining model; ``training_step`` returns the three losses and their sum."""
 
     architecture: ClassVar[str] = "MNSP"
-    DEFAULTS: ClassVar[dict[str, Any]] = {
-        "encoder": {"name": "vit_small", "patch_size": 4},
-        "img_size": [32, 128],
-        "teacher": None,  # any ocrkit encoder folder (MAERec-style MIM encoder in the paper)
-        "target": "feature",  # feature | pixel (Table 7)
-        "target_norm": "none",  # feature targets as Eq. 3 | layernorm (LMIM's convention)
-        "mim_target": "original",  # Eq. 3: E_t(I) at the zoom tokens' places | zoom (E_t(zoom))
-        "norm_pix": True,  # pixel targets: per-patch normalized
-        "scales": DEFAULT_SCALES,  # ocrkit's choice: the paper does not list the sizes
-        "mask_ratio": 0.8,
-        "nsp": True,  # NSP branch (Table 3)
-        "mim": True,  # MIM branch (Table 3)
-        "mla": True,  # multi-scale linguistic alignment (Table 4)
-        "guidance": True,  # MIM decoder cross-attends to E(s_k) and D_nsp(F) (Table 4)
-        "zoom": [0.5, 1.0],  # zoom-in crop side fraction; null = whole image (Table 5)
-        "augment": "photometric",  # two views' augmentation; none (Table 5)
-        "nsp_decoder": {"dim": None, "depth": 2, "num_heads": None},  # None: encoder's
-        "mim_decoder": {"dim": 512, "depth": 2, "num_heads": 16},
-    }
+    config_class: ClassVar[type[MNSPConfig]] = MNSPConfig
 
     def __init__(self, config: Mapping[str, Any] | None = None, teacher: nn.Module | None = None):
         super().__init__(config or {}, teacher)
         c = self.config
         self.use_nsp, self.use_mim = bool(c["nsp"]), bool(c["mim"])
         self.use_mla, self.use_guidance = bool(c["mla"]), bool(c["guidance"])
-        if c["mim_target"] not in MIM_TARGETS:
-            raise ValueError(f"model.mim_target must be one of {MIM_TARGETS}")
         self._check_switches()
         self.scales = [tuple(int(v) for v in s) for s in c["scales"]]
         self.grids = [self.grid(s) for s in self.scales]

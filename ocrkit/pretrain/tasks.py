@@ -3,7 +3,7 @@
 Recipe sections read here::
 
     task: mnsp                      # or mim
-    model: {...}                    # MNSP.DEFAULTS / MaskedImageModel.DEFAULTS keys
+    model: {...}                    # MNSPConfig / MIMConfig fields (ocrkit.pretrain.configs)
     data:
       train:                        # any ocrkit dataset spec, read WITHOUT labels:
         - {type: synth, num_samples: 20000, seed: 0}          # synthetic renderer (cached LMDB)
@@ -29,38 +29,31 @@ from ocrkit.pretrain.mim import MaskedImageModel
 from ocrkit.pretrain.mnsp import MNSP
 from ocrkit.pretrain.views import collate_views
 from ocrkit.train.task_registry import TaskParts
-from ocrkit.train.tasks import synth_lmdb
 
 log = logging.getLogger(__name__)
-
-_OPTIONS = ("repeat", "name")
+TASK_KEYS = ("name", "repeat")  # what a pretraining task reads from a dataset spec
 
 
 def open_unlabeled(spec: Any, transform: Any, workers: int = 0) -> Dataset:
-    """One dataset spec opened with ``unlabeled=True`` (``{type: synth, ...}`` renders first)."""
-    from ocrkit.data import open_dataset
+    """One dataset spec (:func:`ocrkit.data.specs.parse_spec`) opened with ``unlabeled=True``."""
+    from ocrkit.data.specs import open_spec
 
-    if isinstance(spec, Mapping):
-        spec = {k: v for k, v in spec.items() if k not in _OPTIONS}
-        if spec.get("type") == "synth":
-            kwargs = {k: v for k, v in spec.items() if k != "type"}
-            spec = str(synth_lmdb(workers=workers, **kwargs))
-        elif "type" not in spec:
-            if set(spec) != {"path"}:
-                raise ConfigError(f"dataset spec {spec}: add 'type' (lmdb, folder, scene, hf, ...)")
-            spec = spec["path"]
-    return open_dataset(spec, unlabeled=True, transform=transform)
+    return open_spec(
+        spec, unlabeled=True, transform=transform, workers=workers, task_keys=TASK_KEYS
+    )
 
 
 def build_unlabeled(config: Mapping[str, Any], transform: Any, workers: int = 0) -> Dataset:
     """The concatenation of ``data.train`` (each spec ``repeat`` times), unlabeled."""
+    from ocrkit.data.specs import parse_spec
+
     specs = (config.get("data") or {}).get("train")
     if not specs:
         raise ConfigError("recipe key data.train: give at least one (unlabeled) dataset spec")
     parts: list[Dataset] = []
     for spec in specs if isinstance(specs, list) else [specs]:
         dataset = open_unlabeled(spec, transform, workers)
-        repeat = int((spec.get("repeat", 1) if isinstance(spec, Mapping) else 1) or 1)
+        repeat = parse_spec(spec, task_keys=TASK_KEYS).repeat
         parts.extend([dataset] * repeat)
         log.info(
             "unlabeled set %s: %d images x %d", getattr(dataset, "name", spec), len(dataset), repeat

@@ -12,7 +12,7 @@ The ``str`` task (supervised recognizer) reads these recipe sections::
       protocol: parseq36         # label filter/normalization for training and validation
       augment: abinet            # StrAugment preset, or null
       shrink_pad: null           # or 0.5 / {scale: 0.5, p: 1.0}: MNSP Fig. 4 training corpus
-      train:                     # dataset specs (see ocrkit.data.open_dataset); a dict spec may add
+      train:                     # dataset specs (ocrkit.data.specs.parse_spec); a dict spec may add
         - ${OCRKIT_DATA}/str/iiit5k_train
         - {path: ..., holdout: 200, repeat: 2}   # 200 seeded samples -> validation; 2x oversampled
         - {path: ..., max_samples: 5000}         # a seeded subset of the (remaining) samples
@@ -24,7 +24,6 @@ The ``str`` task (supervised recognizer) reads these recipe sections::
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,68 +33,11 @@ from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
 from ocrkit.config import ConfigError
+from ocrkit.data.sources import synth_lmdb  # noqa: F401  (moved there; old imports keep working)
 from ocrkit.train.task_registry import TASKS, TaskParts
+from ocrkit.utils.paths import cache_dir
 
 log = logging.getLogger(__name__)
-
-
-_SPEC_KEYS = ("holdout", "repeat", "name", "max_samples")
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
-
-
-def synth_lmdb(
-    num_samples: int, seed: int = 0, cache_dir: str | None = None, workers: int = 0
-) -> Path:
-    """The LMDB of ``num_samples`` synthetic words (seed ``seed``), rendered on first use."""
-    from ocrkit.data.render import render_to_lmdb
-
-    root = Path(cache_dir).expanduser() if cache_dir else _cache_dir() / "synth"
-    target = root / f"words-seed{seed}-n{num_samples}"
-    if (target / "data.mdb").is_file():
-        return target
-    tmp = root / f".tmp-{target.name}-{os.getpid()}"
-    log.info(
-        "rendering %d synthetic words into %s (first use; cached afterwards)", num_samples, target
-    )
-    render_to_lmdb(tmp, num_samples, seed=seed, num_workers=max(workers, 2), overwrite=True)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process of a multi-process launch rendered it first: same words
-        if not (target / "data.mdb").is_file():
-            raise
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def _open(spec: Any, protocol: str | None, transform: Any, workers: int) -> Dataset:
-    from ocrkit.data import open_dataset
-
-    if isinstance(spec, Mapping):
-        spec = {k: v for k, v in spec.items() if k not in _SPEC_KEYS}
-        if spec.get("type") == "synth":
-            kwargs = {k: v for k, v in spec.items() if k != "type"}
-            spec = str(synth_lmdb(workers=workers, **kwargs))
-        elif "type" not in spec:
-            if set(spec) != {"path"}:
-                raise ConfigError(f"dataset spec {spec}: add 'type' (lmdb, folder, scene, ...)")
-            spec = spec["path"]
-    return open_dataset(spec, protocol=protocol, transform=transform)
-
-
-def _spec_name(spec: Any, index: int) -> str:
-    if isinstance(spec, Mapping):
-        if "name" in spec:
-            return str(spec["name"])
-        if spec.get("type") == "synth":
-            return "synth"
-        spec = spec.get("path", f"set{index}")
-    path = Path(str(spec))
-    return path.parent.name if path.name in {"annotations.jsonl", "labels.tsv"} else path.name
 
 
 def _split(n: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
@@ -121,6 +63,7 @@ def build_str_data(config: Mapping[str, Any], model_transform: Any, seed: int, w
     """Train dataset (augmented, then the model's own input transform) and raw validation sets
     from ``config["data"]``. ``model_transform`` may also be an ``img_size`` (H, W)."""
     from ocrkit.data import StrTransform, SubsetStrDataset
+    from ocrkit.data.specs import open_spec, parse_spec
 
     if isinstance(model_transform, (tuple, list)):
         model_transform = StrTransform(tuple(model_transform))
@@ -156,28 +99,29 @@ def build_str_data(config: Mapping[str, Any], model_transform: Any, seed: int, w
     parts: list[Dataset] = []
     val: dict[str, Dataset] = {}
     for i, spec in enumerate(specs if isinstance(specs, list) else [specs]):
-        options = spec if isinstance(spec, Mapping) else {}
-        name = _spec_name(spec, i)
-        train_set = _open(spec, protocol, transform, workers)
-        holdout = int(options.get("holdout", 0) or 0)
+        parsed = parse_spec(spec)
+        name = parsed.label(i)
+        train_set = open_spec(spec, protocol, transform=transform, workers=workers)
+        holdout = int(parsed.holdout or 0)
         if holdout:
             if holdout >= len(train_set):
                 raise ConfigError(
                     f"recipe key data.train.{i}.holdout: {holdout} >= {len(train_set)} samples"
                 )
             keep, held = _split(len(train_set), holdout, seed + i)
-            val[f"{name}_holdout"] = SubsetStrDataset(_open(spec, protocol, None, workers), held)
+            raw = open_spec(spec, protocol, workers=workers)
+            val[f"{name}_holdout"] = SubsetStrDataset(raw, held)
             train_set = SubsetStrDataset(train_set, keep)
-        cap = int(options.get("max_samples", 0) or 0)
+        cap = parsed.max_samples
         if cap and cap < len(train_set):
             order = np.random.default_rng(seed + 1000 + i).permutation(len(train_set))
             train_set = SubsetStrDataset(train_set, sorted(order[:cap].tolist()))
-        repeat = int(options.get("repeat", 1) or 1)
+        repeat = parsed.repeat
         parts.extend([train_set] * repeat)
         log.info("train set %s: %d samples x %d", name, len(train_set), repeat)
     cap = data.get("val_max_samples")
     for name, spec in (data.get("val") or {}).items():
-        val[name] = _open(spec, protocol, None, workers)
+        val[name] = open_spec(spec, protocol, workers=workers)
     if cap:
         val = {k: v if len(v) <= cap else SubsetStrDataset(v, range(cap)) for k, v in val.items()}
     train = parts[0] if len(parts) == 1 else ConcatDataset(parts)
@@ -215,7 +159,7 @@ def resolve_model_folder(spec: str) -> Path:
     package = str(spec)[len("ppocr:") :]
     if package not in WHEEL_MODELS:
         raise ConfigError(f"recipe key init.model: {spec!r}: choose ppocr:{'|'.join(WHEEL_MODELS)}")
-    target = _cache_dir() / "ppocr" / f"{package}-{version(package)}"
+    target = cache_dir() / "ppocr" / f"{package}-{version(package)}"
     if not (target / "model.safetensors").is_file():
         log.info("converting the %s recognizer into %s (first use)", package, target)
         convert_ppocr(wheel_model_path(package), target, source=f"the {package} wheel")
@@ -279,6 +223,8 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
         )
     try:
         model = Recognizer.from_config(config["model"])
+    except ConfigError:
+        raise
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"recipe key model: {exc}") from None
     init_model(model, config.get("init") or {})
@@ -297,7 +243,7 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
             )
         from ocrkit.train.frozen_features import cache_frozen_features, collate_features
 
-        train = cache_frozen_features(model, train, _cache_dir())
+        train = cache_frozen_features(model, train, cache_dir())
         collate = collate_features
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -1,4 +1,4 @@
-"""Where ocrkit finds the shared real data (benchmarks, examples, optional tests)."""
+"""Where ocrkit finds the shared real data (benchmarks, examples, optional tests) and its cache."""
 
 from __future__ import annotations
 
@@ -15,3 +15,8 @@ def shared_data_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def cache_dir() -> Path:
+    """``$OCRKIT_CACHE`` or ``~/.cache/ocrkit``: rendered data, converted models, features."""
+    return Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
