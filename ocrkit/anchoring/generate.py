@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from ocrkit.anchoring.data import AnchorInstance
 from ocrkit.anchoring.raw_ocr import prior_kind, prior_source
 from ocrkit.anchoring.synth import render_scenes
 from ocrkit.tabench.prompts import READ_PROMPT, r2t_prompt, t2r_answer, t2r_prompt, vqa_prompt
+from ocrkit.utils import paths
 
 log = logging.getLogger(__name__)
 
@@ -281,8 +281,8 @@ def build_instances(
     elif kind in ("icdar", "jsonl", "synth"):
         if kind == "synth":
             num = int(spec.pop("num_images", 1000))
-            base = cache_dir or os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")
-            root = Path(base).expanduser() / "qmask-synth"
+            base = Path(cache_dir).expanduser() if cache_dir else paths.cache_dir()
+            root = base / "qmask-synth"
             path = render_scenes(root / f"scenes-seed{seed}-n{num}", num, seed)
         else:
             path = Path(spec.pop("path"))

@@ -13,10 +13,11 @@ fake one.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from ocrkit.utils import paths
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,8 @@ def prior_source(
 
 
 def default_cache(cache_dir: str | Path | None = None, engine: str = DEFAULT_ENGINE) -> Path:
-    base = cache_dir or os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")
-    return Path(base).expanduser() / "qmask-vraw" / f"{engine}.jsonl"
+    base = Path(cache_dir).expanduser() if cache_dir else paths.cache_dir()
+    return base / "qmask-vraw" / f"{engine}.jsonl"
 
 
 class RawOCRCache:

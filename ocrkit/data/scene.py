@@ -80,7 +80,7 @@ class SceneCropDataset(StrDataset):
         **kwargs: Any,
     ) -> None:
         annotations = Path(annotations)
-        if not annotations.is_file():
+        if not annotations.exists():
             raise FileNotFoundError(f"scene annotations {annotations} do not exist")
         self.root = Path(root) if root is not None else annotations.parent
         kwargs.setdefault("name", annotations.parent.name)

@@ -71,6 +71,14 @@ def scene_source(path: str | Path, root: str | Path | None = None, **kwargs: Any
     return SceneCropDataset(path, root=root, **kwargs)
 
 
+@DATASETS.register("funsd")
+def funsd_source(path: str | Path, **kwargs: Any) -> StrDataset:
+    """Word crops of a FUNSD split folder (``annotations/*.json`` + ``images/*.png``)."""
+    from ocrkit.data.funsd import FunsdWordDataset
+
+    return FunsdWordDataset(path, **kwargs)
+
+
 @DATASETS.register("hf")
 def hf_source(
     path: str | Path, split: str | None = None, streaming: bool = False, **kwargs: Any
@@ -161,9 +169,12 @@ def detect_type(path: str | Path) -> str:
         for name, kind in checks:
             if (path / name).is_file():
                 return kind
+        if (path / "annotations").is_dir() and any((path / "annotations").glob("*.json")):
+            return "funsd"
         raise ValueError(
             f"cannot tell what kind of dataset {path} is: expected data.mdb (LMDB), labels.tsv "
-            "(image folder), annotations.jsonl (scene crops), state.json/dataset_dict.json "
+            "(image folder), annotations.jsonl (scene crops), annotations/*.json (FUNSD words), "
+            "state.json/dataset_dict.json "
             "(HF save_to_disk) or metadata.jsonl (HF imagefolder). Name the type explicitly "
             'with a dict spec, e.g. {"type": "paddle", "path": ..., "root": ...}'
         )

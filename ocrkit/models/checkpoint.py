@@ -38,8 +38,13 @@ def resolve_charset(spec: str | Mapping[str, Any] | Charset) -> Charset:
     return Charset.resolve(spec)
 
 
-def split_spec(spec: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def split_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A registry spec, ``"vit_small"`` or ``{"name": "vit_small", **kwargs}`` -> (name, kwargs)."""
+    if isinstance(spec, str):
+        return spec, {}
     kwargs = dict(spec)
+    if "name" not in kwargs:
+        raise ValueError(f"spec {dict(spec)} needs a 'name' (e.g. vit_small)")
     return kwargs.pop("name"), kwargs
 
 

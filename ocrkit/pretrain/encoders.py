@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ocrkit.models.backbones import TextViT, build_backbone
+from ocrkit.models.checkpoint import split_spec
 from ocrkit.models.recognizer import ENCODER_PREFIXES
 from ocrkit.models.weights import load_state_dict, select_prefix
 from ocrkit.utils import model_folder
@@ -25,16 +26,6 @@ from ocrkit.utils import model_folder
 log = logging.getLogger(__name__)
 
 PRETRAIN_FORMAT = model_folder.PRETRAIN
-
-
-def split_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``"vit_small"`` or ``{"name": "vit_small", **kwargs}`` -> (name, kwargs)."""
-    if isinstance(spec, str):
-        return spec, {}
-    kwargs = dict(spec)
-    if "name" not in kwargs:
-        raise ValueError(f"encoder spec {dict(spec)} needs a 'name' (e.g. vit_small)")
-    return kwargs.pop("name"), kwargs
 
 
 def encoder_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:

@@ -94,12 +94,12 @@ def embedded_onnx_dir(name: str) -> Any:
     cache (``$OCRKIT_CACHE`` or ``~/.cache/ocrkit``) on first use, keyed by the content of the
     embedded folder's config and weights (new weights, a new export)."""
     import hashlib
-    import os
     from pathlib import Path
 
     from ocrkit.models.default import embedded_model_dir
+    from ocrkit.utils.paths import cache_dir
 
-    cache = Path(os.environ.get("OCRKIT_CACHE", "~/.cache/ocrkit")).expanduser()
+    cache = cache_dir()
     digest = hashlib.sha256(EXPORT_LAYOUT)  # a new graph layout, a new export
     if name in EMBEDDED_NAMES:
         for file in ("config.json", "model.safetensors"):
