@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ocrkit.data.scene import DROP_DEGENERATE, SceneCropDataset, quad_size
+from ocrkit.data.scene import SceneCropDataset
 
 
 class FunsdWordDataset(SceneCropDataset):
@@ -42,11 +42,7 @@ class FunsdWordDataset(SceneCropDataset):
                         continue
                     x1, y1, x2, y2 = (float(v) for v in word["box"])
                     points = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
-                    if min(quad_size(points)) < 1:
-                        self.dropped[DROP_DEGENERATE] += 1
-                        continue
-                    self.instances.append((scene, k, points))
-                    self.raw_labels.append(text)
+                    self._add_instance(scene, k, points, text)
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(
                     f"{file}: bad FUNSD annotation ({exc}); expected "

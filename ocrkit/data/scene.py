@@ -110,16 +110,21 @@ class SceneCropDataset(StrDataset):
                             self.num_ignored += 1
                             continue
                         points = np.asarray(inst["points"], dtype=np.float32).reshape(4, 2)
-                        if min(quad_size(points)) < 1:
-                            self.dropped[DROP_DEGENERATE] += 1
-                            continue
-                        self.instances.append((scene, k, points))
-                        self.raw_labels.append(text)
+                        self._add_instance(scene, k, points, text)
                 except (KeyError, TypeError, ValueError) as exc:
                     raise ValueError(
                         f"{annotations}:{line_no}: bad annotation ({exc}); expected "
                         '{"image": ..., "instances": [{"text": ..., "points": [[x, y] x 4]}]}'
                     ) from None
+
+    def _add_instance(self, scene: int, k: int, points: np.ndarray, text: str | None) -> None:
+        """One sample: instance ``k`` of scene ``scene`` (a quad of zero size is counted in
+        ``dropped``, never a sample)."""
+        if min(quad_size(points)) < 1:
+            self.dropped[DROP_DEGENERATE] += 1
+            return
+        self.instances.append((scene, k, points))
+        self.raw_labels.append(text)
 
     def _scene(self, index: int) -> np.ndarray:
         rel = self.images[index]
