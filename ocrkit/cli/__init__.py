@@ -23,6 +23,25 @@ class CliError(Exception):
     """An error the user can fix; printed as one line without a traceback."""
 
 
+def add_model_source(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """``--model DIR | --onnx DIR``: the recognizer a command reads with (``recognize``,
+    ``read``, ``eval``); returns the group, so a command can add another source to it."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model",
+        metavar="DIR",
+        help="recognizer folder, or an embedded model: default (PP-OCRv6-based, Latin; used "
+        "when no source is given) or tiny",
+    )
+    source.add_argument(
+        "--onnx",
+        metavar="DIR",
+        help="ONNX folder from 'ocrkit export onnx' (onnxruntime), or default/tiny (exported "
+        "into the cache on first use)",
+    )
+    return source
+
+
 def add_decode_option(parser: argparse.ArgumentParser) -> None:
     """``--decode KEY=VALUE`` (repeatable): options passed to the model's decoder."""
     parser.add_argument(

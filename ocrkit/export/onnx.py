@@ -275,15 +275,16 @@ def _verify(
         ("decoder", DECODER_NAME, decoder_feed),
     )
     checks = []  # (name, onnx output, torch reference)
-    for name, file, feed in runs:
+    for (name, file, feed), ref in zip(runs, expected):
         session = ort.InferenceSession(str(directory / file), providers=["CPUExecutionProvider"])
-        checks.append((name, session.run(None, feed), expected[len(checks)]))
-    if len(checks[0][1]) > 1:  # CTC: the encoder graph also writes the frame logits
-        checks.append(("encoder_logits", checks[0][1][1:], expected[1]))
+        outputs = session.run(None, feed)
+        checks.append((name, outputs[0], ref))
+        if len(outputs) > 1:  # CTC: the encoder graph also writes the frame logits
+            checks.append(("encoder_logits", outputs[1], expected[1]))
     diffs = {}
-    for name, outputs, ref in checks:
+    for name, output, ref in checks:
         ref = ref.float().cpu().numpy()
-        diffs[name] = float(np.abs(outputs[0] - ref).max())
+        diffs[name] = float(np.abs(output - ref).max())
         if diffs[name] > 1e-3 * max(1.0, float(np.abs(ref).max())):
             raise RuntimeError(f"ONNX {name} differs from torch by {diffs[name]:.3g}")
     return diffs

@@ -75,8 +75,8 @@ class OnnxRecognizer:
             self.img_size, config["mean"], config["std"], config.get("preprocess")
         )
         self.ctc = self.meta.get("decoder_kind") == "ctc"
-        # CTC folders exported since 0.1 write the frame logits from the encoder graph: a batch
-        # is one onnxruntime call. Older folders run the encoder, then decoder.onnx.
+        # CTC folders whose encoder graph also writes the frame logits read a batch in one
+        # onnxruntime call; folders exported before that run the encoder, then decoder.onnx.
         self.fused_ctc = self.ctc and LOGITS in self.meta["encoder"].get("outputs", {})
         if spin is None:
             spin = self.fused_ctc

@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
-from ocrkit.cli import CliError, add_decode_option, decode_options
+from ocrkit.cli import CliError, add_decode_option, add_model_source, decode_options
 
 DESCRIPTION = """\
 Evaluate a recognizer (--model, or --onnx for an exported one; default: the embedded default
@@ -41,15 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--model",
-        help="recognizer folder (save_pretrained layout), or an embedded model: default "
-        "(PP-OCRv6-based, Latin; used when no --model/--onnx/--predictions is given) or tiny",
-    )
-    source.add_argument(
-        "--onnx", help="ONNX folder from 'ocrkit export onnx' (onnxruntime), or default/tiny"
-    )
+    source = add_model_source(parser)
     source.add_argument("--predictions", type=Path, help="TSV of image_path<TAB>prediction")
     parser.add_argument(
         "--data", nargs="+", required=True, help="evaluation sets (folder, LMDB, hf:NAME, ...)"

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ocrkit.cli import CliError
+from ocrkit.cli import CliError, add_model_source
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,15 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--model", metavar="DIR", help="recognizer folder, or default (the default) or tiny"
-    )
-    source.add_argument(
-        "--onnx",
-        metavar="DIR",
-        help="recognizer ONNX folder from 'ocrkit export onnx', or default/tiny",
-    )
+    add_model_source(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per image")
     parser.add_argument(
         "--draw",

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ocrkit.cli import add_decode_option, decode_options
+from ocrkit.cli import add_decode_option, add_model_source, decode_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,18 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--model",
-        metavar="DIR",
-        help="recognizer folder, or an embedded model: default (PP-OCRv6-based, Latin) or tiny",
-    )
-    source.add_argument(
-        "--onnx",
-        metavar="DIR",
-        help="ONNX folder from 'ocrkit export onnx' (onnxruntime), or default/tiny (exported "
-        "into the cache on first use)",
-    )
+    add_model_source(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch (64)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cpu)")
