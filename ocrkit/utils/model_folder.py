@@ -101,13 +101,14 @@ def read_config(path: str | Path, expect: str | None = None) -> FolderConfig:
     """
     path = Path(path)
     kind = f"{KINDS[expect]} folder" if expect else "model folder"
+    kind = f"{'an' if kind[0] in 'AEIOUaeiou' else 'a'} {kind}"  # an ONNX recognizer folder
     if not path.is_dir():
         why = "not a directory" if path.exists() else "does not exist"
-        raise NotAModelFolder(f"{path} is not a {kind} ({why})")
+        raise NotAModelFolder(f"{path} is not {kind} ({why})")
     names = [CONFIG_FILES[expect]] if expect else list(MARKERS)
     file = next((path / n for n in names if (path / n).is_file()), None)
     if file is None:
-        raise NotAModelFolder(f"{path} is not a {kind} (no {' or '.join(names)})")
+        raise NotAModelFolder(f"{path} is not {kind} (no {' or '.join(names)})")
     found = read_config_file(file)
     if expect and found.format != expect:
         raise ValueError(f"{file} holds a {found.format!r} model, not a {KINDS[expect]}")
