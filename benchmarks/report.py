@@ -47,7 +47,7 @@ from ocrkit.utils.timing import timed
 # The page module sits next to this script (run as a script or loaded by path in the tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_page import BATCH, build_markdown, plot  # noqa: E402
-from report_rows import carry_rows, describe_model  # noqa: E402
+from report_rows import add_paired, carry_rows, describe_model  # noqa: E402
 
 PROTOCOLS = ("parseq36", "cased62", "full94")
 PredictFn = Callable[[Sequence[np.ndarray]], list[Prediction]]
@@ -127,9 +127,12 @@ def score(
     datasets: Mapping[str, Any],
     unreadable: Mapping[str, Sequence[str]] | None = None,
     protocols: Sequence[str] = PROTOCOLS,
+    correct: dict[str, set[tuple[str, str]]] | None = None,
 ) -> dict[str, dict]:
     """``{protocol: EvalReport.to_dict()}``; unreadable images are excluded and counted (as
-    ``ocrkit eval --exclude-unreadable``; the JSON says ``"unreadable_images": "excluded"``)."""
+    ``ocrkit eval --exclude-unreadable``; the JSON says ``"unreadable_images": "excluded"``).
+    ``correct``, when given, receives ``{protocol: {(set, key) read correctly}}`` (for the
+    paired comparison with the reference row)."""
     from ocrkit.eval import evaluate_predictions
 
     views = {}
@@ -146,6 +149,8 @@ def score(
         for name in views:
             report.skipped[name] = len((unreadable or {}).get(name, ()))
         out[protocol] = report.to_dict()
+        if correct is not None:
+            correct[protocol] = {(r.set, r.key) for r in report.samples if r.correct}
     return out
 
 
@@ -165,14 +170,16 @@ def run_backend(
     start = time.perf_counter()
     predictions, unreadable = predict_sets(predict, datasets)
     log(f"  {name} [{backend}]: predicted the sets in {time.perf_counter() - start:.1f} s")
-    accuracy = score(predictions, datasets, unreadable)
+    correct: dict[str, set[tuple[str, str]]] = {}
+    accuracy = score(predictions, datasets, unreadable, correct=correct)
     speed = measure_speed(predict, images, repeats)
     log(
         f"  {name} [{backend}]: parseq36 {accuracy['parseq36']['combined']['accuracy']:.2f}%, "
         f"{speed['latency_b1_s'] * 1e3:.1f} ms/img at batch 1, "
         f"{speed['throughput_b64']:.1f} img/s at batch {speed['batch']}"
     )
-    return {"backend": backend, "accuracy": accuracy, "speed": speed, "error": None}
+    row = {"backend": backend, "accuracy": accuracy, "speed": speed, "error": None}
+    return row | {"correct": correct}  # in memory only: add_paired turns it into counts
 
 
 def load_sets(specs: Sequence[str], limit: int | None) -> tuple[dict, dict, list]:
@@ -266,6 +273,7 @@ def collect(args: argparse.Namespace, command: str) -> dict:
             result["rows"].append({**common, **row})
     if not args.no_external:
         result["rows"] = run_external(datasets, images, args) + result["rows"]
+    add_paired(result["rows"], result["reference"], list(datasets))
     result["rows"] += carried
     return result
 

@@ -87,6 +87,35 @@ def _ratios(row: Mapping[str, Any], reference: Mapping[str, Any] | None) -> list
     return [f"{latency:.2f}x", f"{sp['throughput_b64'] / rs['throughput_b64']:.2f}x"]
 
 
+PAIRED = """
+### Paired with the reference
+
+The same crops read by two models: `+a −b` counts the crops only this row reads correctly (a) and
+those only `{name}` ({backend}) reads (b); p is the two-sided exact McNemar test on those two counts
+(`ocrkit.text.metrics.mcnemar_exact`). A p above 0.05 means the gap between the two rows is
+within what chance alone gives on these sets.
+"""
+
+
+def _paired(rows: Sequence[Mapping[str, Any]], sets: Sequence[str], reference) -> list[str]:
+    """The paired-comparison table (parseq36 and cased62), for rows that carry ``paired``."""
+    paired = [r for r in rows if r.get("paired")]
+    if not paired or reference is None:
+        return []
+    protocols = [p for p in ("parseq36", "cased62") if p in paired[0]["paired"]]
+    head = ["model", "backend", *[f"{s} {p}" for s in sets for p in protocols]]
+    body = []
+    for r in paired:
+        cells = [_label(r), r["backend"]]
+        for s in sets:
+            for p in protocols:
+                e = r["paired"].get(p, {}).get(s)
+                cells.append(f"+{e['only_row']} −{e['only_ref']}, p={e['p']:.2f}" if e else "-")
+        body.append(cells)
+    intro = PAIRED.format(name=reference["name"], backend=reference["backend"])
+    return [intro.rstrip(), "", *_table(head, body, 2)]
+
+
 def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> str:
     """The report as Markdown from the JSON ``result`` (pure: no measurement, no I/O)."""
     sets = [*result["datasets"], "combined"]
@@ -101,8 +130,9 @@ def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> s
             cells += [_cell(r, s, p) for p in protocols]
             cells.append(_cell(r, s, "parseq36", "ned"))
         rows.append(cells)
-    lines = [INTRO.format(**result), *_table(head, rows, 4), "", "## CPU speed", ""]
     reference = _reference(result)
+    lines = [INTRO.format(**result), *_table(head, rows, 4), *_paired(ok, sets, reference)]
+    lines += ["", "## CPU speed", ""]
     head = ["model", "backend", "decode", "params (M)", "latency b1 (ms)"]
     head += [f"throughput b{BATCH} (img/s)", "latency vs ref", "throughput vs ref"]
     rows = []

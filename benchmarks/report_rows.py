@@ -1,5 +1,6 @@
-"""Rows of ``benchmarks/report.py`` that are not measurements: what each model is, and rows
-carried over from an earlier report for models no longer at hand."""
+"""Rows of ``benchmarks/report.py`` beyond the measurements: what each model is, rows carried
+over from an earlier report for models no longer at hand, and each row's paired comparison with
+the reference row."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ocrkit.cli import CliError
+from ocrkit.text.metrics import mcnemar_exact
 
 
 def _call(spec: Mapping[str, Any]) -> str:
@@ -80,3 +82,29 @@ def carry_rows(path: Path, names: Sequence[str], datasets: Mapping[str, Any]) ->
             carried["reference"] = {k: reference[k] for k in ("name", "backend", "speed")}
             rows.append({"carried": carried, **row})
     return rows
+
+
+def add_paired(rows: Sequence[dict], reference: str, sets: Sequence[str]) -> None:
+    """Replace each measured row's in-memory ``correct`` (``{protocol: {(set, key)}}``) by
+    ``paired``: per protocol and set (and ``combined``), the crops only this row reads
+    (``only_row``), only the reference row reads (``only_ref``) and the exact McNemar p-value.
+    Accuracy alone cannot say whether a gap of a few crops between two strong readers is more
+    than chance; the paired counts can. The reference's first measured backend is used."""
+    ref = next((r for r in rows if r["name"] == reference and r.get("correct")), None)
+    ref_correct = ref["correct"] if ref is not None else {}
+    for row in rows:
+        correct = row.pop("correct", None)
+        if ref is None or correct is None or row is ref:
+            continue
+        row["paired"] = {}
+        for protocol, keys in correct.items():
+            ref_keys = ref_correct.get(protocol)
+            if ref_keys is None:
+                continue
+            entry = {}
+            for name in [*sets, "combined"]:
+                mine = keys if name == "combined" else {k for k in keys if k[0] == name}
+                theirs = ref_keys if name == "combined" else {k for k in ref_keys if k[0] == name}
+                a, b = len(mine - theirs), len(theirs - mine)
+                entry[name] = {"only_row": a, "only_ref": b, "p": round(mcnemar_exact(a, b), 4)}
+            row["paired"][protocol] = entry

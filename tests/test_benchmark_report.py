@@ -136,6 +136,47 @@ def test_scoring_and_table_by_hand(report):
     assert "python benchmarks/report.py --x" in md and "Note: hello" in md
 
 
+def test_paired_counts_and_table_by_hand(report):
+    # two sets; the reference reads a: cat Dog sun, b: cat; the row reads a: cat sun a1b2 (and
+    # "dog" for "Dog": right under parseq36, wrong under cased62), b: cat Dog sun
+    data = {"a": FakeSet(WORDS), "b": FakeSet(WORDS)}
+    keys = [f"{i}.png" for i in range(4)]
+    ref_texts = {"a": ["cat", "Dog", "sun", "x"], "b": ["cat", "x", "x", "x"]}
+    row_texts = {"a": ["cat", "dog", "sun", "a1b2"], "b": ["cat", "Dog", "sun", "x"]}
+    rows = []
+    for name, texts in (("ref", ref_texts), ("row", row_texts)):
+        predictions = {s: {k: (t, 1.0) for k, t in zip(keys, texts[s])} for s in data}
+        correct = {}
+        accuracy = report.score(predictions, data, correct=correct)
+        rows.append({"name": name, "backend": "pytorch", "accuracy": accuracy, "correct": correct})
+    rows.append({"name": "old", "backend": "pytorch", "carried": {}})  # no correct: left alone
+    report.add_paired(rows, "ref", ["a", "b"])
+    assert all("correct" not in r for r in rows) and "paired" not in rows[0]
+    assert "paired" not in rows[2]
+    p36, c62 = rows[1]["paired"]["parseq36"], rows[1]["paired"]["cased62"]
+    assert p36["a"] == {"only_row": 1, "only_ref": 0, "p": 1.0}  # a1b2
+    assert p36["b"] == {"only_row": 2, "only_ref": 0, "p": 0.5}  # Dog, sun: 2 * (1/2)^2
+    assert p36["combined"] == {"only_row": 3, "only_ref": 0, "p": 0.25}
+    assert c62["a"] == {"only_row": 1, "only_ref": 1, "p": 1.0}  # a1b2 vs Dog
+    md = report.build_markdown(_result_with(rows[:2], data), None)
+    assert "only `ref` (pytorch) reads (b)" in md
+    assert "| model | backend | a parseq36 | a cased62 | b parseq36 | b cased62 |" in md
+    assert "| row | pytorch | +1 −0, p=1.00 | +1 −1, p=1.00 | +2 −0, p=0.50 | +2 −0, p=0.50 |" in md
+
+
+def _result_with(rows, data):
+    for r in rows:
+        r |= {"decode": "", "charset": "36", "params_m": 1.0, "error": None}
+        r["speed"] = {"latency_b1_s": 0.01, "throughput_b64": 100.0, "batch": 64}
+    return {
+        "date": "2025-01-01", "command": "python benchmarks/report.py --x", "hardware": "cpu",
+        "threads": 2, "repeats": 3, "limit": None, "load_average": 0.1, "reference": "ref",
+        "versions": {"torch": "9"}, "protocols": {"parseq36": "p36", "cased62": "c62"},
+        "datasets": {n: {"path": n, "samples": 4, "dropped": {}} for n in data},
+        "speed_images": {"set": "a", "unique": 4, "batch": 64}, "rows": rows, "notes": [],
+    }  # fmt: skip
+
+
 def _write_set(folder: Path, words: list[str]) -> Path:
     (folder / "images").mkdir(parents=True)
     lines = []

@@ -135,3 +135,61 @@ def test_frozen_vit_caches_its_tokens():
     image = vit.transform(np.ascontiguousarray(word_image("cat")))[None]
     with torch.no_grad():
         assert torch.equal(vit.frozen_features(image), vit.backbone.eval()(image))
+
+
+class _Brighten:
+    """Adds one draw of numpy's global RNG to the crop: an augmentation stand-in."""
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return np.clip(image.astype(np.int16) + np.random.randint(-80, 80), 0, 255).astype(np.uint8)
+
+    def __repr__(self) -> str:
+        return "Brighten(-80, 80)"
+
+
+def test_augmented_views_differ_repeat_with_the_seed_and_are_reused(tmp_path, monkeypatch):
+    from ocrkit.data import Compose, open_dataset
+
+    model = _model("body")
+    folder = _folder(tmp_path / "set", WORDS)
+    transform = Compose([_Brighten(), model.transform])
+    dataset = open_dataset(str(folder), protocol="parseq36", transform=transform)
+    n = len(WORDS)
+    views = cache_frozen_features(model, dataset, tmp_path / "a", views=3, seed=7)
+    assert len(views) == 3 * n and views.labels == WORDS * 3
+    rows = views.features.reshape(3, n, -1)
+    assert not torch.equal(rows[0], rows[1]) and not torch.equal(rows[1], rows[2])
+    assert len(list((tmp_path / "a" / "frozen").glob("*.safetensors"))) == 3  # one file per view
+    fresh = cache_frozen_features(model, dataset, tmp_path / "b", views=3, seed=7)
+    assert torch.equal(fresh.features, views.features)  # recomputed: the same draws
+    other = cache_frozen_features(model, dataset, tmp_path / "c", views=3, seed=8)
+    assert not torch.equal(other.features, views.features)
+    monkeypatch.setattr(frozen_features, "_compute", lambda *_: pytest.fail("recomputed"))
+    again = cache_frozen_features(model, dataset, tmp_path / "a", views=3, seed=7)
+    assert torch.equal(again.features, views.features)
+    with pytest.raises(ValueError, match="views must be >= 1"):
+        cache_frozen_features(model, dataset, tmp_path / "a", views=0)
+
+
+@pytest.mark.parametrize(
+    ("cache", "augment", "expected"),
+    [
+        (None, "parseq", 0),
+        (True, None, 1),
+        ({"views": 4}, "parseq", 4),
+        (True, "parseq", "set data.augment=null"),
+        ({"views": 4}, None, "need data.augment"),
+        ({"views": 1}, "parseq", "K >= 2"),
+        ({"views": 4, "seed": 1}, "parseq", "true or {views: K}"),
+        ("yes", "parseq", "true or {views: K}"),
+    ],
+)
+def test_cache_views_reads_the_recipe(cache, augment, expected):
+    from ocrkit.train.tasks import cache_views
+
+    config = {"init": {"cache_frozen": cache}, "data": {"augment": augment}}
+    if isinstance(expected, int):
+        assert cache_views(config) == expected
+    else:
+        with pytest.raises(ConfigError, match=expected):
+            cache_views(config)

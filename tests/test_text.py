@@ -13,6 +13,7 @@ from ocrkit.text import (
     normalized_edit_distance,
     protocol_for_charset,
 )
+from ocrkit.text.metrics import mcnemar_exact
 from ocrkit.text.protocols import DROP_EMPTY, DROP_TOO_LONG, DROP_UNLABELED
 
 
@@ -132,3 +133,23 @@ def test_set_metrics_and_sample_weighted_combination():
     assert total.samples == 4 and total.correct == 1
     assert total.accuracy == pytest.approx(25.0)  # sample-weighted, not mean of 50 and 0
     assert total.one_minus_ned == pytest.approx(100 * (1 - (1 / 3 + 2) / 4))
+
+
+@pytest.mark.parametrize(
+    ("only_a", "only_b", "p"),
+    [
+        (0, 0, 1.0),  # no disagreement: no evidence either way
+        (5, 5, 1.0),
+        (0, 5, 0.0625),  # 2 * (1/2)^5
+        (9, 1, 0.021484375),  # 2 * (1 + 10) / 2^10, symmetric in the two readers
+        (1, 9, 0.021484375),
+        (3, 5, 0.7265625),  # 2 * (1 + 8 + 28 + 56) / 2^8
+    ],
+)
+def test_mcnemar_exact_matches_the_binomial_tail_by_hand(only_a, only_b, p):
+    assert mcnemar_exact(only_a, only_b) == pytest.approx(p, abs=1e-12)
+
+
+def test_mcnemar_exact_rejects_negative_counts():
+    with pytest.raises(ValueError, match=">= 0"):
+        mcnemar_exact(-1, 3)

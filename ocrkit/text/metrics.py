@@ -7,6 +7,7 @@ figure is sample-weighted: every sample of every set counts once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -74,3 +75,19 @@ def combine(sets: Iterable[SetMetrics], name: str = "combined") -> SetMetrics:
         total.ned_sum += s.ned_sum
         total.confidence_sum += s.confidence_sum
     return total
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value for two readers scored on the same samples.
+
+    ``only_a`` / ``only_b``: samples only reader A / only reader B reads correctly (the
+    discordant pairs; the ones both get right or both get wrong say nothing about which is
+    better). Under "equally good" each discordant sample is a fair coin, so the p-value is
+    twice the binomial tail of the smaller count, capped at 1 (McNemar 1947; the exact form
+    suits the few disagreements of two strong readers, where the chi-square form is poor).
+    """
+    if only_a < 0 or only_b < 0:
+        raise ValueError(f"counts must be >= 0, got {only_a}, {only_b}")
+    n = only_a + only_b
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1))
+    return min(1.0, 2.0 * tail / 2**n)

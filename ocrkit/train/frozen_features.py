@@ -9,6 +9,11 @@ recognizer's ``training_step`` turns into the same loss as from the images
 (:meth:`~ocrkit.models.recognizer.Recognizer.memory_from_frozen`). The outputs are stored in
 ``$OCRKIT_CACHE/frozen/<key>.safetensors`` (written atomically), keyed by the frozen weights,
 the input transform and the samples' keys, so a second run over the same data reuses them.
+
+With data augmentation the outputs change with every draw, so instead of one output per crop the
+cache holds ``views`` augmented copies of each (``init.cache_frozen: {views: K}``): view ``v`` of
+a part is drawn with the numpy global RNG seeded from ``(seed, v)``, so the copies are
+reproducible and keyed like the rest. An epoch then visits every view of every crop once.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
@@ -59,9 +65,10 @@ def _parts(dataset: Dataset) -> list[Dataset]:
     return [dataset]
 
 
-def _cache_key(model: Any, samples: list[tuple[str, str]]) -> str:
+def _cache_key(model: Any, samples: list[tuple[str, str]], view: str = "") -> str:
     digest = hashlib.sha256()
     digest.update(repr(model.transform).encode())
+    digest.update(view.encode())
     for name, tensor in sorted(model.frozen_cache_module().state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -109,14 +116,23 @@ def _compute(model: Any, part: Dataset, batch_size: int) -> tuple[torch.Tensor, 
 
 
 def cache_frozen_features(
-    model: Any, dataset: Dataset, cache_dir: str | Path, batch_size: int = 64
+    model: Any,
+    dataset: Dataset,
+    cache_dir: str | Path,
+    batch_size: int = 64,
+    views: int = 1,
+    seed: int = 0,
 ) -> FrozenFeatureDataset:
     """The frozen part's outputs for every sample of ``dataset`` (samples whose ``image`` is
     the model's input tensor), computed once per distinct part of a ``ConcatDataset``.
 
+    ``views > 1`` stores that many copies of each part, view ``v`` read with the global numpy
+    RNG seeded from ``(seed, v)`` (the draws of a randomly augmenting dataset transform).
     Unreadable samples (``None``) are left out and counted in the log, as the data loader
     skips them. The model must have a frozen part (:meth:`Recognizer.freeze_encoder`).
     """
+    if views < 1:
+        raise ValueError(f"views must be >= 1, got {views}")
     from safetensors.torch import load_file, save_file
 
     was_training = model.training
@@ -128,14 +144,17 @@ def cache_frozen_features(
     try:
         for part in _parts(dataset):
             if id(part) not in unique:
-                features, part_labels, skipped = _load_or_compute(
-                    model, part, Path(cache_dir), batch_size, load_file, save_file
-                )
-                unique[id(part)] = (len(labels), len(part_labels))
-                stored.append(features)
-                labels.extend(part_labels)
-                if skipped:
-                    log.warning("frozen features: %d unreadable samples left out", skipped)
+                first = len(labels)
+                for view in range(views):
+                    tag = _view_tag(views, seed, view, part)
+                    features, part_labels, skipped = _load_or_compute(
+                        model, part, Path(cache_dir), batch_size, load_file, save_file, tag
+                    )
+                    stored.append(features)
+                    labels.extend(part_labels)
+                    if skipped and view == 0:
+                        log.warning("frozen features: %d unreadable samples left out", skipped)
+                unique[id(part)] = (first, len(labels) - first)
             first, count = unique[id(part)]
             index.extend(range(first, first + count))
     finally:
@@ -144,15 +163,31 @@ def cache_frozen_features(
     return FrozenFeatureDataset(features, labels, index)
 
 
-def _load_or_compute(model, part, cache_dir: Path, batch_size: int, load_file, save_file):
+def _view_tag(views: int, seed: int, view: int, part: Dataset) -> str:
+    """What makes view ``view`` of ``part`` differ from the others: empty for a single view (the
+    cache keys of un-augmented runs stay as they were); else the seed, the view and the part's
+    own transform (the augmentation policy)."""
+    if views == 1:
+        return ""
+    inner = part
+    while getattr(inner, "transform", None) is None and hasattr(inner, "dataset"):
+        inner = inner.dataset  # a subset: the transform is its base dataset's
+    return f"views={views};seed={seed};view={view};transform={getattr(inner, 'transform', None)!r}"
+
+
+def _load_or_compute(
+    model, part, cache_dir: Path, batch_size: int, load_file, save_file, view: str = ""
+):
     keys = _sample_keys(part)
     path = None
     if keys is not None:
-        path = cache_dir / "frozen" / f"{_cache_key(model, keys)}.safetensors"
+        path = cache_dir / "frozen" / f"{_cache_key(model, keys, view)}.safetensors"
         if path.is_file():
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
             log.info("frozen features: reusing %s (%d samples)", path, len(meta["labels"]))
             return load_file(str(path))["features"], meta["labels"], int(meta["skipped"])
+    if view:
+        np.random.seed(int.from_bytes(hashlib.sha256(view.encode()).digest()[:4], "little"))
     features, labels, skipped = _compute(model, part, batch_size)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

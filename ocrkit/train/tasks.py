@@ -7,7 +7,7 @@ The ``str`` task (supervised recognizer) reads these recipe sections::
     model: {...}                 # Recognizer.from_config
     init: {encoder: PATH}        # optional: Recognizer.load_encoder_weights; or model: DIR,
                                  # freeze_encoder: true | body, encoder_lr_scale: 0.1,
-                                 # cache_frozen: true (init_model; ocrkit.train.frozen_features)
+                                 # cache_frozen: true or {views: K} (ocrkit.train.frozen_features)
     data:
       protocol: parseq36         # label filter/normalization for training and validation
       augment: abinet            # StrAugment preset, or null
@@ -235,15 +235,12 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
     protocol = (config.get("data") or {}).get("protocol", "parseq36")
     eval_fn = make_eval_fn(val, protocol) if val else None
     collate = collate_samples
-    if (config.get("init") or {}).get("cache_frozen"):
-        if (config.get("data") or {}).get("augment"):
-            raise ConfigError(
-                "recipe key init.cache_frozen: set data.augment=null (augmented crops change "
-                "every step, so the frozen part's outputs cannot be cached)"
-            )
+    views = cache_views(config)
+    if views:
         from ocrkit.train.frozen_features import cache_frozen_features, collate_features
 
-        train = cache_frozen_features(model, train, cache_dir())
+        seed = int(train_cfg.get("seed", 0))
+        train = cache_frozen_features(model, train, cache_dir(), views=views, seed=seed)
         collate = collate_features
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -251,6 +248,33 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
         "val_sets": {k: len(v) for k, v in val.items()},  # type: ignore[arg-type]
     }
     return TaskParts(model, train, collate, eval_fn, info)
+
+
+def cache_views(config: Mapping[str, Any]) -> int:
+    """How many cached copies of each training crop ``init.cache_frozen`` asks for: 0 (no
+    cache), 1 (``true``: needs ``data.augment: null``) or ``views`` (``{views: K}``: K
+    augmented copies, needs ``data.augment``)."""
+    option = (config.get("init") or {}).get("cache_frozen")
+    if not option:
+        return 0
+    augment = (config.get("data") or {}).get("augment")
+    if option is True:
+        if augment:
+            raise ConfigError(
+                "recipe key init.cache_frozen: set data.augment=null (augmented crops change "
+                "every step, so one cached output per crop cannot hold them), or cache "
+                "augmented copies with cache_frozen: {views: K}"
+            )
+        return 1
+    views = option.get("views") if isinstance(option, Mapping) else None
+    if set(option if isinstance(option, Mapping) else ()) - {"views"} or not isinstance(views, int):
+        raise ConfigError(f"recipe key init.cache_frozen: true or {{views: K}}, got {option!r}")
+    if views < 2 or not augment:
+        raise ConfigError(
+            "recipe key init.cache_frozen.views: K >= 2 augmented copies need data.augment "
+            f"(got views={views}, augment={augment!r})"
+        )
+    return views
 
 
 def build_task(config: Mapping[str, Any]) -> TaskParts:
