@@ -1,16 +1,49 @@
-"""Rows of ``benchmarks/report.py`` beyond the measurements: what each model is, rows carried
-over from an earlier report for models no longer at hand, and each row's paired comparison with
-the reference row."""
+"""Rows of ``benchmarks/report.py`` beyond the measurements: the external rows' sources, what
+each model is, rows carried over from an earlier report for models no longer at hand, and each
+row's paired comparison with the reference row."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ocrkit.cli import CliError
 from ocrkit.text.metrics import mcnemar_exact
+
+EXTERNAL_ROWS = {
+    # name: (class in ocrkit.external.rapidocr, wheel, ONNX file in the wheel, charset label)
+    "rapidocr-v6": (
+        "RapidOCRv6Recognizer",
+        "rapidocr",
+        "PP-OCRv6_rec_small.onnx",
+        "PP-OCRv6 18,709",
+    ),
+    "rapidocr-v4": (
+        "RapidOCRRecognizer",
+        "rapidocr_onnxruntime",
+        "ch_PP-OCRv4_rec_infer.onnx",
+        "PP-OCRv4 6,624",
+    ),
+}
+
+
+def onnx_params(module: str, file: str) -> float | None:
+    """Millions of weights in a wheel's recognition model (initializers and constants)."""
+    try:
+        import onnx
+
+        path = Path(importlib.import_module(module).__file__).parent / "models" / file
+        graph = onnx.load(str(path)).graph
+        tensors = list(graph.initializer)
+        tensors += [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute]
+        return sum(int(np.prod(t.dims)) for t in tensors if t.data_type == 1) / 1e6
+    except Exception:  # only a table cell
+        return None
 
 
 def _call(spec: Mapping[str, Any]) -> str:

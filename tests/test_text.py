@@ -150,6 +150,14 @@ def test_mcnemar_exact_matches_the_binomial_tail_by_hand(only_a, only_b, p):
     assert mcnemar_exact(only_a, only_b) == pytest.approx(p, abs=1e-12)
 
 
+def test_mcnemar_exact_handles_thousands_of_disagreements():
+    # a weak reader against a strong one disagrees on most of 3,647 crops: 2^n is far beyond a
+    # float, the p-value is not
+    assert mcnemar_exact(700, 700) == 1.0
+    assert mcnemar_exact(1500, 40) == 0.0  # below the smallest float
+    assert 0.0 < mcnemar_exact(2000, 1900) < 0.2
+
+
 def test_mcnemar_exact_rejects_negative_counts():
     with pytest.raises(ValueError, match=">= 0"):
         mcnemar_exact(-1, 3)

@@ -90,4 +90,4 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
         raise ValueError(f"counts must be >= 0, got {only_a}, {only_b}")
     n = only_a + only_b
     tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1))
-    return min(1.0, 2.0 * tail / 2**n)
+    return min(1.0, (2 * tail) / 2**n)  # exact integers: no overflow for thousands of pairs
