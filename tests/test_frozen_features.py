@@ -155,7 +155,10 @@ def test_augmented_views_differ_repeat_with_the_seed_and_are_reused(tmp_path, mo
     transform = Compose([_Brighten(), model.transform])
     dataset = open_dataset(str(folder), protocol="parseq36", transform=transform)
     n = len(WORDS)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
     views = cache_frozen_features(model, dataset, tmp_path / "a", views=3, seed=7)
+    assert np.array_equal(np.random.get_state()[1], before)  # the caller's RNG stream is kept
     assert len(views) == 3 * n and views.labels == WORDS * 3
     rows = views.features.reshape(3, n, -1)
     assert not torch.equal(rows[0], rows[1]) and not torch.equal(rows[1], rows[2])

@@ -186,9 +186,13 @@ def _load_or_compute(
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
             log.info("frozen features: reusing %s (%d samples)", path, len(meta["labels"]))
             return load_file(str(path))["features"], meta["labels"], int(meta["skipped"])
-    if view:
-        np.random.seed(int.from_bytes(hashlib.sha256(view.encode()).digest()[:4], "little"))
-    features, labels, skipped = _compute(model, part, batch_size)
+    state = np.random.get_state()  # a view's draws must not move the trainer's RNG stream:
+    try:  # a run that reuses the cache and one that computes it must train alike
+        if view:
+            np.random.seed(int.from_bytes(hashlib.sha256(view.encode()).digest()[:4], "little"))
+        features, labels, skipped = _compute(model, part, batch_size)
+    finally:
+        np.random.set_state(state)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
