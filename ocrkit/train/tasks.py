@@ -228,18 +228,16 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"recipe key model: {exc}") from None
     init_model(model, config.get("init") or {})
+    views = cache_views(config)  # a recipe mistake fails before any data is read
     train_cfg = config.get("train") or {}
-    train, val = build_str_data(
-        config, model.transform, int(train_cfg.get("seed", 0)), int(train_cfg.get("num_workers", 0))
-    )
+    seed = int(train_cfg.get("seed", 0))
+    train, val = build_str_data(config, model.transform, seed, int(train_cfg.get("num_workers", 0)))
     protocol = (config.get("data") or {}).get("protocol", "parseq36")
     eval_fn = make_eval_fn(val, protocol) if val else None
     collate = collate_samples
-    views = cache_views(config)
     if views:
         from ocrkit.train.frozen_features import cache_frozen_features, collate_features
 
-        seed = int(train_cfg.get("seed", 0))
         train = cache_frozen_features(model, train, cache_dir(), views=views, seed=seed)
         collate = collate_features
     info = {
