@@ -22,12 +22,14 @@ of accuracy against throughput; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import itertools
 import os
 import platform
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +44,6 @@ import torch
 from ocrkit.cli import CliError, decode_options
 from ocrkit.types import Prediction
 from ocrkit.utils.hardware import describe_hardware
-from ocrkit.utils.timing import timed
 
 # The page module sits next to this script (run as a script or loaded by path in the tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -160,32 +161,77 @@ def score(
     return out
 
 
-def measure_speed(predict: PredictFn, images: Sequence[np.ndarray], repeats: int) -> dict:
-    """Median latency of one image at batch 1 (cycling over ``images``) and images/s at batch 64."""
-    cycle = itertools.cycle(images)
-    latency = timed(lambda: predict([next(cycle)]), repeats)
+@dataclass
+class Timer:
+    """What the speed phase times for one row: its predict function and where the result goes."""
+
+    label: str  # "name [backend]", for the log
+    predict: PredictFn
+    row: dict
+
+
+def _seconds(predict: PredictFn, images: list[np.ndarray]) -> float:
+    start = time.perf_counter()
+    predict(images)
+    return time.perf_counter() - start
+
+
+def measure_speeds(timers: Sequence[Timer], images: Sequence[np.ndarray], repeats: int) -> None:
+    """Median latency of one image at batch 1 (cycling over ``images``) and images/s at batch 64
+    of every timer, written into its row as ``"speed"``.
+
+    The rows are timed in interleaved rounds (each round times every row once at batch 1 and once
+    at batch 64, after one warm-up call each), not one row after the other: a slow drift of the
+    machine over a long run (other load, clock changes) then reaches every row alike instead of
+    the rows measured while it lasts, and the ratios against the reference stay fair.
+    """
+    from ocrkit.utils.progress import progress
+
     batch = list(images[:BATCH])
-    seconds = timed(lambda: predict(batch), repeats)
-    return {"latency_b1_s": latency, "throughput_b64": len(batch) / seconds, "batch": len(batch)}
+    cycles = [itertools.cycle(images) for _ in timers]
+    for timer in timers:  # warm-up: first-call allocations and lazy initialization
+        timer.predict(batch[:1])
+        timer.predict(batch)
+    latency: list[list[float]] = [[] for _ in timers]
+    throughput: list[list[float]] = [[] for _ in timers]
+    with progress(total=repeats * len(timers), desc="speed", unit="row") as bar:
+        for _ in range(repeats):
+            for i, timer in enumerate(timers):
+                latency[i].append(_seconds(timer.predict, [next(cycles[i])]))
+                throughput[i].append(_seconds(timer.predict, batch))
+                bar.update(1)
+    for i, timer in enumerate(timers):
+        speed = {
+            "latency_b1_s": statistics.median(latency[i]),
+            "throughput_b64": len(batch) / statistics.median(throughput[i]),
+            "batch": len(batch),
+        }
+        timer.row["speed"] = speed
+        log(
+            f"  {timer.label}: {speed['latency_b1_s'] * 1e3:.1f} ms/img at batch 1, "
+            f"{speed['throughput_b64']:.1f} img/s at batch {speed['batch']}"
+        )
 
 
 def run_backend(
-    name: str, backend: str, predict: PredictFn, datasets: Mapping[str, Any], images, repeats: int
+    common: dict, backend: str, predict: PredictFn, datasets: Mapping[str, Any], timers: list
 ) -> dict:
-    """Accuracy (both protocols) and speed of one row on one backend."""
+    """The row (``common`` and the accuracy under every protocol) of one model on one backend;
+    its speed is measured later with every other row's (:func:`measure_speeds`), so ``predict``
+    joins ``timers``."""
+    name = common["name"]
     start = time.perf_counter()
     predictions, unreadable = predict_sets(predict, datasets)
-    log(f"  {name} [{backend}]: predicted the sets in {time.perf_counter() - start:.1f} s")
     correct: dict[str, set[tuple[str, str]]] = {}
     accuracy = score(predictions, datasets, unreadable, correct=correct)
-    speed = measure_speed(predict, images, repeats)
     log(
-        f"  {name} [{backend}]: parseq36 {accuracy['parseq36']['combined']['accuracy']:.2f}%, "
-        f"{speed['latency_b1_s'] * 1e3:.1f} ms/img at batch 1, "
-        f"{speed['throughput_b64']:.1f} img/s at batch {speed['batch']}"
+        f"  {name} [{backend}]: predicted the sets in {time.perf_counter() - start:.1f} s, "
+        f"parseq36 {accuracy['parseq36']['combined']['accuracy']:.2f}%"
     )
-    row = {"backend": backend, "accuracy": accuracy, "speed": speed, "error": None}
-    return row | {"correct": correct}  # in memory only: add_paired turns it into counts
+    row = {**common, "backend": backend, "accuracy": accuracy, "speed": None, "error": None}
+    row |= {"correct": correct}  # in memory only: add_paired turns it into counts
+    timers.append(Timer(f"{name} [{backend}]", predict, row))
+    return row
 
 
 def load_sets(specs: Sequence[str], limit: int | None) -> tuple[dict, dict, list]:
@@ -250,6 +296,15 @@ def collect(args: argparse.Namespace, command: str) -> dict:
         "notes": [],
     }
     images = list(itertools.islice(itertools.cycle(images), BATCH))  # always a full batch
+    with contextlib.ExitStack() as keep:  # the ONNX rows' folders live until their timing
+        _measure_rows(args, specs, models, datasets, images, result, keep)
+    result["rows"] += carried
+    return result
+
+
+def _measure_rows(args, specs, models, datasets, images, result: dict, keep) -> None:
+    """Every row's accuracy, one row after the other, then every row's speed, interleaved."""
+    timers: list[Timer] = []
     onnx_export = None
     if not args.no_onnx:
         try:
@@ -272,13 +327,15 @@ def collect(args: argparse.Namespace, command: str) -> dict:
         def torch_predict(ims, model=model, opts=spec.options):
             return model.predict(ims, batch_size=BATCH, **opts)
 
-        row = run_backend(spec.name, "pytorch", torch_predict, datasets, images, args.repeats)
-        result["rows"].append({**common, **row})
+        result["rows"].append(run_backend(common, "pytorch", torch_predict, datasets, timers))
         if onnx_export is not None and (not args.onnx_rows or spec.name in args.onnx_rows):
-            row = run_onnx(onnx_export, model, spec, datasets, images, args)
-            result["rows"].append({**common, **row})
+            result["rows"].append(run_onnx(onnx_export, model, common, datasets, timers, keep))
     if not args.no_external:
-        result["rows"] = run_external(datasets, images, args) + result["rows"]
+        result["rows"] = run_external(datasets, timers, args) + result["rows"]
+    order = {id(row): i for i, row in enumerate(result["rows"])}  # time in the table's order
+    timers.sort(key=lambda timer: order[id(timer.row)])
+    log(f"speed: {len(timers)} rows in {args.repeats} interleaved rounds")
+    measure_speeds(timers, images, args.repeats)
     try:
         add_paired(result["rows"], result["reference"], list(datasets))
     except Exception as exc:  # a statistics bug must not lose an hour of measurements
@@ -286,27 +343,27 @@ def collect(args: argparse.Namespace, command: str) -> dict:
         log(f"warning: {result['notes'][-1]}")
         for row in result["rows"]:
             row.pop("correct", None)
-    result["rows"] += carried
-    return result
 
 
-def run_onnx(onnx_export: Any, model: Any, spec: RowSpec, datasets, images, args) -> dict:
-    """Export ``model`` to a temporary folder and measure it with ONNX Runtime."""
-    with tempfile.TemporaryDirectory(prefix="ocrkit-onnx-") as tmp:
-        try:
-            onnx_export.export_onnx(model, tmp)
-            session = onnx_export.OnnxRecognizer.from_pretrained(tmp, threads=args.threads)
+def run_onnx(onnx_export: Any, model: Any, common: dict, datasets, timers: list, keep) -> dict:
+    """Export ``model`` to a temporary folder (kept open by ``keep``) and read the sets with ONNX
+    Runtime."""
+    tmp = keep.enter_context(tempfile.TemporaryDirectory(prefix="ocrkit-onnx-"))
+    try:
+        onnx_export.export_onnx(model, tmp)
+        threads = torch.get_num_threads()
+        session = onnx_export.OnnxRecognizer.from_pretrained(tmp, threads=threads)
 
-            def onnx_predict(ims, opts=spec.options):
-                return session.predict(ims, batch_size=BATCH, **opts)
+        def onnx_predict(ims, opts=common["options"]):
+            return session.predict(ims, batch_size=BATCH, **opts)
 
-            return run_backend(spec.name, "onnx", onnx_predict, datasets, images, args.repeats)
-        except Exception as exc:  # an export or runtime failure must not lose the other rows
-            log(f"  {spec.name} [onnx]: failed: {type(exc).__name__}: {exc}")
-            return {"backend": "onnx", "error": f"{type(exc).__name__}: {exc}"}
+        return run_backend(common, "onnx", onnx_predict, datasets, timers)
+    except Exception as exc:  # an export or runtime failure must not lose the other rows
+        log(f"  {common['name']} [onnx]: failed: {type(exc).__name__}: {exc}")
+        return {**common, "backend": "onnx", "error": f"{type(exc).__name__}: {exc}"}
 
 
-def run_external(datasets, images, args) -> list[dict]:
+def run_external(datasets, timers: list, args) -> list[dict]:
     """The wheels' own pipelines (PP-OCRv6 small, PP-OCRv4); an error entry for a missing one."""
     import ocrkit.external.rapidocr as external
 
@@ -322,8 +379,7 @@ def run_external(datasets, images, args) -> list[dict]:
             continue
         common["params_m"] = onnx_params(module, file)
         log(f"{name}: {file}")
-        row = run_backend(name, "external", engine.predict, datasets, images, args.repeats)
-        rows.append({**common, **row})
+        rows.append(run_backend(common, "external", engine.predict, datasets, timers))
     return rows
 
 

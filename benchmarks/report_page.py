@@ -37,9 +37,11 @@ METHOD = """
   `ocrkit.eval.evaluate_predictions`; 1-NED is 1 - mean(edit distance / longer string).
 - Speed images: the first {unique} images of `{speed_set}` as RGB arrays (repeated to fill a
   batch of {batch} if fewer), the same for every row. Latency: one image per `predict` call,
-  {repeats} calls after one warm-up, cycling over the images; the median in ms. Throughput:
-  {batch} images in one `predict` call, median of {repeats} calls after one warm-up; images/s.
-  Both include preprocessing and decoding to text. The AR decoder stops when every word in the
+  cycling over the images; the median of {repeats} calls in ms. Throughput: {batch} images in
+  one `predict` call, the median of {repeats} calls; images/s. After all accuracies, the rows
+  are timed in {repeats} interleaved rounds (each round calls every row once at batch 1 and
+  once at batch {batch}, after one warm-up call of each per row), so a drift of the machine
+  during the run reaches every row alike. Both include preprocessing and decoding to text. The AR decoder stops when every word in the
   batch has ended, so word lengths matter.
 """
 

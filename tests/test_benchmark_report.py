@@ -377,3 +377,38 @@ def test_carry_rows_copies_measured_rows_and_refuses_other_sets(report, tmp_path
     later = {**earlier, "date": "d1", "rows": [rows[0], carried[0]]}
     path.write_text(json.dumps(later))
     assert report.carry_rows(path, ["gone"], data)[0]["carried"]["date"] == "d0"
+
+
+def test_speeds_are_timed_in_interleaved_rounds_with_exact_medians(report, monkeypatch):
+    """Every round times each row once at batch 1 and once at batch 64 (after one warm-up call
+    of each size per row), so a drift of the machine reaches all rows; the medians are exact."""
+    clock = [0.0]
+    monkeypatch.setattr(report.time, "perf_counter", lambda: clock[0])
+    calls = []
+    costs = {"a": [0.010, 0.030, 0.020], "b": [0.100, 0.300, 0.200]}  # per image, per round
+
+    def predictor(name):
+        timed_calls = iter(range(10**6))
+
+        def predict(images):
+            calls.append((name, len(images)))
+            if len(calls) > 4:  # past the warm-up: two calls per row
+                clock[0] += costs[name][next(timed_calls) // 2] * len(images)
+            return []
+
+        return predict
+
+    rows = {"a": {}, "b": {}}
+    timers = [report.Timer(f"{n} [x]", predictor(n), rows[n]) for n in ("a", "b")]
+    images = [word_image("cat")] * report.BATCH
+    report.measure_speeds(timers, images, repeats=3)
+
+    batch = report.BATCH
+    warm_up = [("a", 1), ("a", batch), ("b", 1), ("b", batch)]
+    one_round = [("a", 1), ("a", batch), ("b", 1), ("b", batch)]
+    assert calls == warm_up + one_round * 3
+    assert rows["a"]["speed"]["latency_b1_s"] == pytest.approx(0.020)  # median of .01 .03 .02
+    assert rows["a"]["speed"]["throughput_b64"] == pytest.approx(1 / 0.020)
+    assert rows["b"]["speed"]["latency_b1_s"] == pytest.approx(0.200)
+    assert rows["b"]["speed"]["throughput_b64"] == pytest.approx(1 / 0.200)
+    assert rows["b"]["speed"]["batch"] == batch
