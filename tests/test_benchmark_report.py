@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import pytest
 from bench_scripts import benchmark_script
-from word_fixtures import word_image
+from word_fixtures import word_image, write_word_set
 
 from ocrkit.cli import CliError
 from ocrkit.text.metrics import normalized_edit_distance
@@ -177,16 +176,6 @@ def _result_with(rows, data):
     }  # fmt: skip
 
 
-def _write_set(folder: Path, words: list[str]) -> Path:
-    (folder / "images").mkdir(parents=True)
-    lines = []
-    for i, word in enumerate(words):
-        cv2.imwrite(str(folder / "images" / f"{i}.png"), word_image(word)[..., ::-1])
-        lines.append(f"images/{i}.png\t{word}")
-    (folder / "labels.tsv").write_text("\n".join(lines) + "\n")
-    return folder
-
-
 def _tiny_model(path: Path) -> Path:
     import torch
 
@@ -202,8 +191,8 @@ def test_main_end_to_end(report, tmp_path):
     from ocrkit.models import Recognizer
 
     model_dir = _tiny_model(tmp_path / "tiny")
-    one = _write_set(tmp_path / "one", WORDS)
-    two = _write_set(tmp_path / "two", ["Hello", "x9"])
+    one = write_word_set(tmp_path / "one", WORDS)
+    two = write_word_set(tmp_path / "two", ["Hello", "x9"])
     out = tmp_path / "docs" / "benchmarks.md"
     argv = ["--models", f"tiny={model_dir}", f"tiny-nocache={model_dir}@use_cache=false"]
     argv += ["--data", f"one={one}", str(two), "--limit", "3", "--repeats", "1"]
@@ -263,7 +252,7 @@ def test_main_end_to_end(report, tmp_path):
 def test_main_fails_fast(report, tmp_path, monkeypatch, capsys):
     import ocrkit.models
 
-    data = _write_set(tmp_path / "one", WORDS[:1])
+    data = write_word_set(tmp_path / "one", WORDS[:1])
     model_dir = _tiny_model(tmp_path / "tiny")
     base = ["--data", str(data), "--no-external", "--no-onnx", "--output", str(tmp_path / "x.md")]
     assert report.main(["--models", f"a={model_dir}@nonsense=1", *base]) == 1
@@ -284,7 +273,7 @@ def test_external_rows_come_first_and_the_v6_row_is_the_speed_reference(
     pytest.importorskip("rapidocr_onnxruntime")
     pytest.importorskip("rapidocr")
     monkeypatch.setattr(report, "BATCH", 8)  # RapidOCR reads ~20 images/s here: keep it short
-    data = _write_set(tmp_path / "one", ["cat", "sun"])
+    data = write_word_set(tmp_path / "one", ["cat", "sun"])
     out = tmp_path / "b.md"
     argv = ["--models", f"tiny={_tiny_model(tmp_path / 'tiny')}", "--data", str(data)]
     argv += ["--repeats", "1", "--threads", "1", "--no-onnx", "--output", str(out)]

@@ -59,3 +59,17 @@ def train_on_words(model_config: dict, output, **train_options):
         eval_fn,
     )  # fmt: skip
     return trainer.fit()
+
+
+def write_word_set(folder, words: list[str]):
+    """A folder dataset (``images/i.png`` + ``labels.tsv``) of rendered ``words``; returns it."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True)
+    lines = []
+    for i, word in enumerate(words):
+        cv2.imwrite(str(folder / "images" / f"{i}.png"), word_image(word)[..., ::-1])
+        lines.append(f"images/{i}.png\t{word}")
+    (folder / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
