@@ -66,13 +66,72 @@ def test_cached_features_give_the_loss_and_gradients_of_images(part, decoder):
     assert any(n.startswith("decoder.") for n in trained)
 
 
+@pytest.mark.parametrize("arch", ["ppocrv4_rec", "ppocrv6_rec_small"])
+def test_a_body_tail_trains_from_cached_features_like_from_images(arch):
+    """``tail=2``: the cache holds the body's map before its last 2 blocks; those blocks, the
+    neck and the head get the gradients they get from images, the rest of the body none."""
+    torch.manual_seed(0)
+    model = Recognizer.from_config(ppocr_config(arch))
+    model.freeze_encoder("body", tail=2)
+    model.freeze_batchnorm()
+    model.train()
+    data = Words(model.transform)
+    cached = cache_frozen_features(model, data, cache_dir="unused-without-keys")
+    images = torch.stack([data[i].image for i in range(len(data))])
+    assert cached.features.shape[1:] != model.backbone.features(images[:1]).shape[1:]  # unpooled
+    from_images = model.training_step({"images": images, "labels": list(WORDS)})
+    from_images["loss"].backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    from_cache = model.training_step(collate_features([cached[i] for i in range(len(cached))]))
+    from_cache["loss"].backward()
+    torch.testing.assert_close(from_cache["loss"], from_images["loss"], rtol=1e-5, atol=1e-6)
+    trained = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert trained == set(grads)
+    last = len(model.backbone.backbone.blocks) - 2
+    body = {n.split(".")[3] for n in trained if n.startswith("backbone.backbone.blocks.")}
+    assert body == {str(last), str(last + 1)}  # exactly the last two blocks
+    assert not any(n.startswith("backbone.backbone.stem.") for n in trained)
+    for name in trained:
+        torch.testing.assert_close(
+            model.get_parameter(name).grad, grads[name], rtol=1e-4, atol=1e-6
+        )
+    with pytest.raises(ValueError, match="only with part 'body'"):
+        model.freeze_encoder("all", tail=1)
+    with pytest.raises(ValueError, match="tail: 0 to"):
+        model.freeze_encoder("body", tail=99)
+
+
+def test_half_cache_is_float16_keyed_apart_and_trains_alike(tmp_path):
+    from ocrkit.data import open_dataset
+
+    model = _model("body")
+    dataset = open_dataset(
+        str(_folder(tmp_path / "set", WORDS)), protocol="parseq36", transform=model.transform
+    )
+    full = cache_frozen_features(model, dataset, tmp_path / "cache")
+    half = cache_frozen_features(model, dataset, tmp_path / "cache", half=True)
+    assert full.features.dtype == torch.float32 and half.features.dtype == torch.float16
+    assert torch.equal(half.features, full.features.half())
+    assert len(list((tmp_path / "cache" / "frozen").glob("*.safetensors"))) == 2  # two keys
+    again = cache_frozen_features(model, dataset, tmp_path / "cache", half=True)
+    assert again.features.dtype == torch.float16
+    losses = [
+        model.training_step(collate_features([c[i] for i in range(len(c))]))["loss"]
+        for c in (full, half)
+    ]
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-2, atol=1e-3)
+
+
 def test_a_repeated_part_is_computed_once_and_indexed_twice(monkeypatch):
     model = _model("body")
     a, b = Words(model.transform), Words(model.transform, words=["xy", "z"])
     calls = []
     original = frozen_features._compute
     monkeypatch.setattr(
-        frozen_features, "_compute", lambda m, part, n: calls.append(part) or original(m, part, n)
+        frozen_features,
+        "_compute",
+        lambda m, part, n, half: calls.append(part) or original(m, part, n, half),
     )
     cached = cache_frozen_features(model, ConcatDataset([a, a, b]), cache_dir="unused")
     assert calls == [a, b]
@@ -126,6 +185,16 @@ def test_recipe_errors_name_the_key():
         init_model(vit, {"cache_frozen": True})
     with pytest.raises(ValueError, match="freeze part of the encoder first"):
         vit.frozen_features(torch.zeros(1, 3, 32, 128))
+    ppocr = Recognizer.from_config(ppocr_config())
+    for init in ({"train_body_tail": 2}, {"freeze_encoder": True, "train_body_tail": 2}):
+        with pytest.raises(ConfigError, match="init.train_body_tail: .* freeze_encoder: body"):
+            init_model(ppocr, init)
+    with pytest.raises(ConfigError, match="init.train_body_tail"):
+        init_model(ppocr, {"freeze_encoder": "body", "train_body_tail": -1})
+    with pytest.raises(ConfigError, match="init.freeze_encoder: tail: 0 to"):
+        init_model(ppocr, {"freeze_encoder": "body", "train_body_tail": 999})
+    init_model(ppocr, {"freeze_encoder": "body", "train_body_tail": 2})
+    assert ppocr.frozen_tail == 2
 
 
 def test_frozen_vit_caches_its_tokens():
@@ -182,9 +251,12 @@ def test_augmented_views_differ_repeat_with_the_seed_and_are_reused(tmp_path, mo
         ({"views": 4}, "parseq", 4),
         (True, "parseq", "set data.augment=null"),
         ({"views": 4}, None, "need data.augment"),
-        ({"views": 1}, "parseq", "K >= 2"),
-        ({"views": 4, "seed": 1}, "parseq", "true or {views: K}"),
-        ("yes", "parseq", "true or {views: K}"),
+        ({"views": 1}, "parseq", "set data.augment=null"),
+        ({"views": 4, "half": True}, "parseq", 4),
+        ({"views": 1, "half": True}, None, 1),
+        ({"views": 1, "half": True}, "parseq", "set data.augment=null"),
+        ({"views": 4, "seed": 1}, "parseq", "true or {views: K, half: bool}"),
+        ("yes", "parseq", "true or {views: K"),
     ],
 )
 def test_cache_views_reads_the_recipe(cache, augment, expected):

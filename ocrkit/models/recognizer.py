@@ -182,11 +182,12 @@ class Recognizer(nn.Module):
         self.load_state_dict(source.state_dict(), strict=True)
         return report
 
-    def freeze_encoder(self, part: str = "all") -> None:
+    def freeze_encoder(self, part: str = "all", tail: int = 0) -> None:
         """Train the decoder only (``part="all"``), or the neck and the decoder of an encoder
-        that has a body and a neck (``part="body"``, the PP-OCR encoders). The frozen part stops
-        needing gradients and stays in eval mode (batch-norm statistics as loaded), so its
-        outputs are a fixed function of the image: :meth:`frozen_features` may be cached."""
+        that has a body and a neck (``part="body"``, the PP-OCR encoders), with the body's last
+        ``tail`` blocks training too. The frozen part stops needing gradients and stays in eval
+        mode (batch-norm statistics as loaded), so its outputs are a fixed function of the
+        image: :meth:`frozen_features` may be cached."""
         if part not in FROZEN_PARTS:
             raise ValueError(f"freeze_encoder part {part!r}: choose from {FROZEN_PARTS}")
         if part == "body" and not callable(getattr(self.backbone, "features", None)):
@@ -194,13 +195,18 @@ class Recognizer(nn.Module):
                 f"freeze_encoder part 'body' needs an encoder with a body and a neck "
                 f"(ppocrv6_rec_small, ppocrv4_rec), not {type(self.backbone).__name__}"
             )
+        if tail and part != "body":
+            raise ValueError(f"freeze_encoder tail={tail}: only with part 'body'")
         self.frozen_part = part
+        self.frozen_tail = int(tail)
         self.frozen_encoder = part == "all"
         self._frozen_module().requires_grad_(False)
         self._frozen_module().eval()
 
     def _frozen_module(self) -> nn.Module:
-        return self.backbone if self.frozen_part == "all" else self.backbone.backbone
+        if self.frozen_part == "all":
+            return self.backbone
+        return self.backbone.frozen_body(self.frozen_tail)
 
     def _splits_body(self) -> bool:
         return callable(getattr(self.backbone, "features", None))
@@ -208,24 +214,30 @@ class Recognizer(nn.Module):
     def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
         """What a cache of the frozen part stores for normalized ``images``: the pooled body map
         before the neck for an encoder with a body and a neck (either part frozen: one cache
-        serves both), else the encoder's tokens."""
+        serves both; the map before the body's last ``tail`` training blocks when some train),
+        else the encoder's tokens."""
         if getattr(self, "frozen_part", None) is None:
             raise ValueError("frozen_features: freeze part of the encoder first (freeze_encoder)")
-        return self.backbone.features(images) if self._splits_body() else self.backbone(images)
+        if not self._splits_body():
+            return self.backbone(images)
+        return self.backbone.features(images, self.frozen_tail)
 
     def frozen_cache_module(self) -> nn.Module:
         """The module whose weights :meth:`frozen_features` depends on (a cache key)."""
-        return self.backbone.backbone if self._splits_body() else self.backbone
+        if not self._splits_body():
+            return self.backbone
+        return self.backbone.frozen_body(getattr(self, "frozen_tail", 0))
 
     def memory_from_frozen(self, features: torch.Tensor) -> torch.Tensor:
-        """The encoder's tokens from :meth:`frozen_features`: the neck runs here (without
-        gradients when the whole encoder is frozen)."""
+        """The encoder's tokens from :meth:`frozen_features`: the body's training blocks and
+        the neck run here (without gradients when the whole encoder is frozen)."""
+        features = features.float()  # a cache may hold half precision
         if not self._splits_body():
             return features
         if self.frozen_part == "all":
             with torch.no_grad():
-                return self.backbone.neck(features)
-        return self.backbone.neck(features)
+                return self.backbone.from_features(features)
+        return self.backbone.from_features(features, self.frozen_tail)
 
     def freeze_batchnorm(self) -> None:
         """Keep every batch norm in eval mode while training: its statistics stay as loaded

@@ -65,10 +65,14 @@ def _parts(dataset: Dataset) -> list[Dataset]:
     return [dataset]
 
 
-def _cache_key(model: Any, samples: list[tuple[str, str]], view: str = "") -> str:
+def _cache_key(
+    model: Any, samples: list[tuple[str, str]], view: str = "", half: bool = False
+) -> str:
     digest = hashlib.sha256()
     digest.update(repr(model.transform).encode())
     digest.update(view.encode())
+    if half:  # (full-precision keys stay as they were)
+        digest.update(b"float16")
     for name, tensor in sorted(model.frozen_cache_module().state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -88,7 +92,9 @@ def _sample_keys(part: Dataset) -> list[tuple[str, str]] | None:
 
 
 @torch.inference_mode()
-def _compute(model: Any, part: Dataset, batch_size: int) -> tuple[torch.Tensor, list[str], int]:
+def _compute(
+    model: Any, part: Dataset, batch_size: int, half: bool = False
+) -> tuple[torch.Tensor, list[str], int]:
     from tqdm.auto import tqdm
 
     rows: list[torch.Tensor] = []
@@ -98,7 +104,8 @@ def _compute(model: Any, part: Dataset, batch_size: int) -> tuple[torch.Tensor, 
 
     def flush() -> None:
         images = torch.stack([s.image for s in pending]).to(model.device)
-        rows.append(model.frozen_features(images).float().cpu())
+        features = model.frozen_features(images)
+        rows.append((features.half() if half else features.float()).cpu())
         labels.extend(s.label for s in pending)
         pending.clear()
 
@@ -122,18 +129,20 @@ def cache_frozen_features(
     batch_size: int = 64,
     views: int = 1,
     seed: int = 0,
+    half: bool = False,
 ) -> FrozenFeatureDataset:
     """The frozen part's outputs for every sample of ``dataset`` (samples whose ``image`` is
     the model's input tensor), computed once per distinct part of a ``ConcatDataset``.
 
     ``views > 1`` stores that many copies of each part, view ``v`` read with the global numpy
     RNG seeded from ``(seed, v)`` (the draws of a randomly augmenting dataset transform).
+    ``half`` stores float16 (half the memory of large maps, e.g. a body cached before its
+    last blocks; ``Recognizer.memory_from_frozen`` reads them back as float32).
     Unreadable samples (``None``) are left out and counted in the log, as the data loader
     skips them. The model must have a frozen part (:meth:`Recognizer.freeze_encoder`).
     """
     if views < 1:
         raise ValueError(f"views must be >= 1, got {views}")
-    from safetensors.torch import load_file, save_file
 
     was_training = model.training
     model.eval()
@@ -148,7 +157,7 @@ def cache_frozen_features(
                 for view in range(views):
                     tag = _view_tag(views, seed, view, part)
                     features, part_labels, skipped = _load_or_compute(
-                        model, part, Path(cache_dir), batch_size, load_file, save_file, tag
+                        model, part, Path(cache_dir), batch_size, tag, half
                     )
                     stored.append(features)
                     labels.extend(part_labels)
@@ -176,12 +185,14 @@ def _view_tag(views: int, seed: int, view: int, part: Dataset) -> str:
 
 
 def _load_or_compute(
-    model, part, cache_dir: Path, batch_size: int, load_file, save_file, view: str = ""
+    model, part, cache_dir: Path, batch_size: int, view: str = "", half: bool = False
 ):
+    from safetensors.torch import load_file, save_file
+
     keys = _sample_keys(part)
     path = None
     if keys is not None:
-        path = cache_dir / "frozen" / f"{_cache_key(model, keys, view)}.safetensors"
+        path = cache_dir / "frozen" / f"{_cache_key(model, keys, view, half)}.safetensors"
         if path.is_file():
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
             log.info("frozen features: reusing %s (%d samples)", path, len(meta["labels"]))
@@ -190,7 +201,7 @@ def _load_or_compute(
     try:  # a run that reuses the cache and one that computes it must train alike
         if view:
             np.random.seed(int.from_bytes(hashlib.sha256(view.encode()).digest()[:4], "little"))
-        features, labels, skipped = _compute(model, part, batch_size)
+        features, labels, skipped = _compute(model, part, batch_size, half)
     finally:
         np.random.set_state(state)
     if path is not None:

@@ -6,8 +6,9 @@ The ``str`` task (supervised recognizer) reads these recipe sections::
 
     model: {...}                 # Recognizer.from_config
     init: {encoder: PATH}        # optional: Recognizer.load_encoder_weights; or model: DIR,
-                                 # freeze_encoder: true | body, encoder_lr_scale: 0.1,
-                                 # cache_frozen: true or {views: K} (ocrkit.train.frozen_features)
+                                 # freeze_encoder: true | body, train_body_tail: N,
+                                 # encoder_lr_scale: 0.1, cache_frozen: true or
+                                 # {views: K, half: bool} (ocrkit.train.frozen_features)
     data:
       protocol: parseq36         # label filter/normalization for training and validation
       augment: abinet            # StrAugment preset, or null
@@ -170,12 +171,14 @@ def init_model(model: Any, init: Mapping[str, Any]) -> None:
     """The recipe's ``init`` section: ``encoder: PATH`` (backbone weights), ``model: DIR``
     (backbone and decoder of a recognizer folder; a CTC head is remapped to the recipe's
     charset), ``freeze_encoder: true`` (train the decoder only) or ``body`` (PP-OCR encoders:
-    the neck and decoder train), ``freeze_batchnorm: true`` (batch-norm statistics stay as
-    loaded), ``encoder_lr_scale: s``; ``cache_frozen`` is read by :func:`str_task`."""
+    the neck and decoder train; ``train_body_tail: N``: the body's last N blocks too),
+    ``freeze_batchnorm: true`` (batch-norm statistics stay as loaded), ``encoder_lr_scale: s``;
+    ``cache_frozen`` is read by :func:`str_task`."""
     unknown = set(init) - {
         "encoder",
         "model",
         "freeze_encoder",
+        "train_body_tail",
         "freeze_batchnorm",
         "encoder_lr_scale",
         "cache_frozen",
@@ -199,9 +202,15 @@ def init_model(model: Any, init: Mapping[str, Any]) -> None:
             report["new"],
         )
     freeze = init.get("freeze_encoder")
+    tail = init.get("train_body_tail", 0)
+    if not isinstance(tail, int) or tail < 0 or (tail and freeze != "body"):
+        raise ConfigError(
+            f"recipe key init.train_body_tail: a count of body blocks >= 0 that train with "
+            f"freeze_encoder: body (got {tail!r} with freeze_encoder: {freeze!r})"
+        )
     if freeze:
         try:
-            model.freeze_encoder("body" if freeze == "body" else "all")
+            model.freeze_encoder("body" if freeze == "body" else "all", tail=tail)
         except ValueError as exc:
             raise ConfigError(f"recipe key init.freeze_encoder: {exc}") from None
     if init.get("cache_frozen") and not freeze:
@@ -238,7 +247,9 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
     if views:
         from ocrkit.train.frozen_features import cache_frozen_features, collate_features
 
-        train = cache_frozen_features(model, train, cache_dir(), views=views, seed=seed)
+        option = config["init"]["cache_frozen"]
+        half = isinstance(option, Mapping) and bool(option.get("half"))
+        train = cache_frozen_features(model, train, cache_dir(), views, seed=seed, half=half)
         collate = collate_features
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -250,12 +261,15 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
 
 def cache_views(config: Mapping[str, Any]) -> int:
     """How many cached copies of each training crop ``init.cache_frozen`` asks for: 0 (no
-    cache), 1 (``true``: needs ``data.augment: null``) or ``views`` (``{views: K}``: K
-    augmented copies, needs ``data.augment``)."""
+    cache), 1 (``true`` or ``{views: 1}``: needs ``data.augment: null``) or ``views``
+    (``{views: K}``: K augmented copies, needs ``data.augment``); ``half: true`` in the
+    mapping stores them in float16."""
     option = (config.get("init") or {}).get("cache_frozen")
     if not option:
         return 0
     augment = (config.get("data") or {}).get("augment")
+    if isinstance(option, Mapping) and option.get("views") == 1:
+        option = True if set(option) <= {"views", "half"} else option
     if option is True:
         if augment:
             raise ConfigError(
@@ -265,8 +279,11 @@ def cache_views(config: Mapping[str, Any]) -> int:
             )
         return 1
     views = option.get("views") if isinstance(option, Mapping) else None
-    if set(option if isinstance(option, Mapping) else ()) - {"views"} or not isinstance(views, int):
-        raise ConfigError(f"recipe key init.cache_frozen: true or {{views: K}}, got {option!r}")
+    keys = set(option if isinstance(option, Mapping) else ())
+    if keys - {"views", "half"} or not isinstance(views, int):
+        raise ConfigError(
+            f"recipe key init.cache_frozen: true or {{views: K, half: bool}}, got {option!r}"
+        )
     if views < 2 or not augment:
         raise ConfigError(
             "recipe key init.cache_frozen.views: K >= 2 augmented copies need data.augment "

@@ -29,9 +29,32 @@ class PPOCREncoder(nn.Module):
         self.neck = neck
         self.num_features = int(neck.num_features)
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """The pooled backbone row ``[B, C, 1, W/8]``: the neck's input."""
-        return F.avg_pool2d(self.backbone(images), (3, 2), (3, 2))
+    def features(self, images: torch.Tensor, tail: int = 0) -> torch.Tensor:
+        """The pooled backbone row ``[B, C, 1, W/8]``: the neck's input. With ``tail`` > 0 the
+        backbone's map before its last ``tail`` blocks instead (what a cache of a body frozen
+        but for its last blocks holds); :meth:`from_features` goes on from either."""
+        if not tail:
+            return F.avg_pool2d(self.backbone(images), (3, 2), (3, 2))
+        return self.frozen_body(tail)(images)
+
+    def from_features(self, features: torch.Tensor, tail: int = 0) -> torch.Tensor:
+        """Tokens from :meth:`features` with the same ``tail``: the last ``tail`` backbone
+        blocks, the pool, the neck."""
+        if tail:
+            blocks = self.backbone.blocks
+            features = blocks[len(blocks) - tail :](features)
+            features = F.avg_pool2d(features, (3, 2), (3, 2))
+        return self.neck(features)
+
+    def frozen_body(self, tail: int = 0) -> nn.Module:
+        """The backbone but its last ``tail`` blocks, as one module sharing the weights (not a
+        child: its parameters stay where they are in ``state_dict``)."""
+        blocks = self.backbone.blocks
+        if not 0 <= tail <= len(blocks):
+            raise ValueError(f"tail: 0 to {len(blocks)} backbone blocks, got {tail}")
+        if not tail:
+            return self.backbone
+        return nn.Sequential(self.backbone.stem, *blocks[: len(blocks) - tail])
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.neck(self.features(images))
