@@ -268,3 +268,26 @@ def test_cache_views_reads_the_recipe(cache, augment, expected):
     else:
         with pytest.raises(ConfigError, match=expected):
             cache_views(config)
+
+
+def test_str_task_caches_the_views_the_recipe_asks_for(tmp_path, monkeypatch):
+    """The recipe path end to end: views, float16 and the body tail reach the cache."""
+    from ocrkit.train.tasks import str_task
+
+    monkeypatch.setenv("OCRKIT_CACHE", str(tmp_path / "cache"))
+    folder = _folder(tmp_path / "set", WORDS)
+    config = {
+        "model": ppocr_config(),
+        "init": {
+            "freeze_encoder": "body",
+            "train_body_tail": 1,
+            "cache_frozen": {"views": 2, "half": True},
+        },
+        "data": {"protocol": "parseq36", "augment": "parseq", "train": [str(folder)]},
+        "train": {"seed": 0},
+    }
+    parts = str_task(config)
+    assert parts.model.frozen_tail == 1
+    assert len(parts.train_dataset) == 2 * len(WORDS) and parts.train_dataset.labels == WORDS * 2
+    assert parts.train_dataset.features.dtype == torch.float16
+    assert len(list((tmp_path / "cache" / "frozen").glob("*.safetensors"))) == 2  # one per view
