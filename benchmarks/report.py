@@ -11,10 +11,12 @@ A model row is ``NAME=DIR`` or ``NAME=DIR@key=val,key=val`` (decode options pass
 ``predict``, parsed like ``ocrkit eval --decode``); ``default`` is the embedded default model.
 Every row is measured with PyTorch and, exported to a temporary folder, with ONNX Runtime; the
 external rows (PP-OCRv6 small and PP-OCRv4 through their own wheels) are measured in the same
-run. Predictions are made once per row and backend and scored under every protocol. Speeds are
-also given as ratios against ``--reference`` (PP-OCRv6 small) measured in the same run. ``--carry NAME`` copies the rows of a model no longer at hand
-from an earlier report's JSON (same sets required), marked with a dagger; their speed ratios
-use the reference of their own run. The page lists what each model is (architecture, recipe,
+run. Predictions are made once per row and backend and scored under every protocol; then every
+row is timed in ``--repeats`` interleaved rounds (a drift of the machine reaches all rows alike).
+Speeds are also given as ratios against ``--reference`` (PP-OCRv6 small) measured in the same
+run. ``--carry NAME`` copies the rows of a model no longer at hand from an earlier report's JSON
+(same sets required), marked with a dagger; their speed ratios use the reference of their own
+run. The page lists what each model is (architecture, recipe,
 encoder initialization, checkpoint step). Writes Markdown, a JSON of every number and a PNG plot
 of accuracy against throughput; progress goes to stderr.
 """
