@@ -178,6 +178,9 @@ def _seconds(predict: PredictFn, images: list[np.ndarray]) -> float:
     return time.perf_counter() - start
 
 
+SETTLE_S = 0.25  # idle time before each row's calls in a round
+
+
 def measure_speeds(timers: Sequence[Timer], images: Sequence[np.ndarray], repeats: int) -> None:
     """Median latency of one image at batch 1 (cycling over ``images``) and images/s at batch 64
     of every timer, written into its row as ``"speed"``.
@@ -185,7 +188,10 @@ def measure_speeds(timers: Sequence[Timer], images: Sequence[np.ndarray], repeat
     The rows are timed in interleaved rounds (each round times every row once at batch 1 and once
     at batch 64, after one warm-up call each), not one row after the other: a slow drift of the
     machine over a long run (other load, clock changes) then reaches every row alike instead of
-    the rows measured while it lasts, and the ratios against the reference stay fair.
+    the rows measured while it lasts, and the ratios against the reference stay fair. Each row's
+    calls wait ``SETTLE_S`` first: ONNX Runtime's worker threads spin for a while after a call,
+    and without the pause they take the cores from the row timed next (measured: a PyTorch row
+    timed right after an ONNX Runtime one read 2x slower at batch 1).
     """
     from ocrkit.utils.progress import progress
 
@@ -199,6 +205,7 @@ def measure_speeds(timers: Sequence[Timer], images: Sequence[np.ndarray], repeat
     with progress(total=repeats * len(timers), desc="speed", unit="row") as bar:
         for _ in range(repeats):
             for i, timer in enumerate(timers):
+                time.sleep(SETTLE_S)
                 latency[i].append(_seconds(timer.predict, [next(cycles[i])]))
                 throughput[i].append(_seconds(timer.predict, batch))
                 bar.update(1)

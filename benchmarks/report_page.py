@@ -40,7 +40,8 @@ METHOD = """
   cycling over the images; the median of {repeats} calls in ms. Throughput: {batch} images in
   one `predict` call, the median of {repeats} calls; images/s. After all accuracies, the rows
   are timed in {repeats} interleaved rounds (each round calls every row once at batch 1 and
-  once at batch {batch}, after one warm-up call of each per row), so a drift of the machine
+  once at batch {batch}, after one warm-up call of each per row, each row after 0.25 s idle so
+  that ONNX Runtime's spinning threads do not slow the next row), so a drift of the machine
   during the run reaches every row alike. Both include preprocessing and decoding to text. The AR decoder stops when every word in the
   batch has ended, so word lengths matter.
 """

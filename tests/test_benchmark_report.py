@@ -373,6 +373,8 @@ def test_speeds_are_timed_in_interleaved_rounds_with_exact_medians(report, monke
     of each size per row), so a drift of the machine reaches all rows; the medians are exact."""
     clock = [0.0]
     monkeypatch.setattr(report.time, "perf_counter", lambda: clock[0])
+    pauses = []
+    monkeypatch.setattr(report.time, "sleep", pauses.append)
     calls = []
     costs = {"a": [0.010, 0.030, 0.020], "b": [0.100, 0.300, 0.200]}  # per image, per round
 
@@ -396,6 +398,7 @@ def test_speeds_are_timed_in_interleaved_rounds_with_exact_medians(report, monke
     warm_up = [("a", 1), ("a", batch), ("b", 1), ("b", batch)]
     one_round = [("a", 1), ("a", batch), ("b", 1), ("b", batch)]
     assert calls == warm_up + one_round * 3
+    assert pauses == [report.SETTLE_S] * 6  # before each row in each round
     assert rows["a"]["speed"]["latency_b1_s"] == pytest.approx(0.020)  # median of .01 .03 .02
     assert rows["a"]["speed"]["throughput_b64"] == pytest.approx(1 / 0.020)
     assert rows["b"]["speed"]["latency_b1_s"] == pytest.approx(0.200)
