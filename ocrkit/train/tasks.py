@@ -249,9 +249,7 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
 
         option = config["init"]["cache_frozen"]
         half = isinstance(option, Mapping) and bool(option.get("half"))
-        train = cache_frozen_features(
-            model, train, cache_dir(), views=views, seed=seed, half=half
-        )
+        train = cache_frozen_features(model, train, cache_dir(), views=views, seed=seed, half=half)
         collate = collate_features
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),
