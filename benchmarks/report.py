@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import importlib.metadata
 import itertools
 import os
@@ -46,6 +47,7 @@ import torch
 from ocrkit.cli import CliError, decode_options
 from ocrkit.types import Prediction
 from ocrkit.utils.hardware import describe_hardware
+from ocrkit.utils.timing import time_calls
 
 # The page module sits next to this script (run as a script or loaded by path in the tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -172,12 +174,6 @@ class Timer:
     row: dict
 
 
-def _seconds(predict: PredictFn, images: list[np.ndarray]) -> float:
-    start = time.perf_counter()
-    predict(images)
-    return time.perf_counter() - start
-
-
 SETTLE_S = 0.25  # idle time before each row's calls in a round
 
 
@@ -206,8 +202,11 @@ def measure_speeds(timers: Sequence[Timer], images: Sequence[np.ndarray], repeat
         for _ in range(repeats):
             for i, timer in enumerate(timers):
                 time.sleep(SETTLE_S)
-                latency[i].append(_seconds(timer.predict, [next(cycles[i])]))
-                throughput[i].append(_seconds(timer.predict, batch))
+                single = functools.partial(timer.predict, [next(cycles[i])])
+                latency[i] += time_calls(single, 1, warmup=False)
+                throughput[i] += time_calls(
+                    functools.partial(timer.predict, batch), 1, warmup=False
+                )
                 bar.update(1)
     for i, timer in enumerate(timers):
         speed = {
