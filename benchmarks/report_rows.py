@@ -76,7 +76,7 @@ def describe_model(path: str | None, model: Any) -> dict[str, str]:
         else:
             training.append("from scratch")
         if init.get("freeze_encoder"):
-            training.append("encoder frozen")
+            training.append(_frozen_part(init))
         elif init.get("encoder_lr_scale") is not None:
             training.append(f"encoder lr x{init['encoder_lr_scale']}")
     elif card.is_file():
@@ -90,6 +90,14 @@ def describe_model(path: str | None, model: Any) -> dict[str, str]:
         )
     about["training"] = "; ".join(training) or "-"
     return about
+
+
+def _frozen_part(init: Mapping[str, Any]) -> str:
+    """What ``init.freeze_encoder`` (and ``train_body_tail``) left frozen, in words."""
+    if init.get("freeze_encoder") != "body":
+        return "encoder frozen"
+    tail = int(init.get("train_body_tail") or 0)
+    return f"body frozen but its last {tail} blocks" if tail else "body frozen"
 
 
 def carry_rows(path: Path, names: Sequence[str], datasets: Mapping[str, Any]) -> list[dict]:

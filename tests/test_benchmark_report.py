@@ -328,6 +328,14 @@ def test_describe_model_reads_the_run_folder_and_the_page_lists_it(report, tmp_p
     assert about["training"] == (
         "ft; initialized from `ppocr:rapidocr`; encoder frozen; checkpoint `best` at step 700"
     )
+    (run / "config.yaml").write_text(
+        yaml.safe_dump({"init": {"freeze_encoder": "body", "train_body_tail": 3}})
+    )
+    about = report.describe_model(str(model_dir), Recognizer.from_pretrained(model_dir))
+    assert about["training"] == (
+        f"{run / 'config.yaml'}; from scratch; body frozen but its last 3 blocks; "
+        "checkpoint `best` at step 700"
+    )
     default = report.describe_model(None, load_recognizer())
     assert default["training"].startswith("ocrkit default recognizer")
     assert default["architecture"] == "ppocrv6_rec_small() + ctc()"

@@ -246,28 +246,28 @@ def test_augmented_views_differ_repeat_with_the_seed_and_are_reused(tmp_path, mo
 @pytest.mark.parametrize(
     ("cache", "augment", "expected"),
     [
-        (None, "parseq", 0),
-        (True, None, 1),
-        ({"views": 4}, "parseq", 4),
+        (None, "parseq", (0, False)),
+        (True, None, (1, False)),
+        ({"views": 4}, "parseq", (4, False)),
         (True, "parseq", "set data.augment=null"),
         ({"views": 4}, None, "need data.augment"),
         ({"views": 1}, "parseq", "set data.augment=null"),
-        ({"views": 4, "half": True}, "parseq", 4),
-        ({"views": 1, "half": True}, None, 1),
+        ({"views": 4, "half": True}, "parseq", (4, True)),
+        ({"views": 1, "half": True}, None, (1, True)),
         ({"views": 1, "half": True}, "parseq", "set data.augment=null"),
         ({"views": 4, "seed": 1}, "parseq", "true or {views: K, half: bool}"),
         ("yes", "parseq", "true or {views: K"),
     ],
 )
-def test_cache_views_reads_the_recipe(cache, augment, expected):
-    from ocrkit.train.tasks import cache_views
+def test_cache_options_read_the_recipe(cache, augment, expected):
+    from ocrkit.train.tasks import cache_options
 
     config = {"init": {"cache_frozen": cache}, "data": {"augment": augment}}
-    if isinstance(expected, int):
-        assert cache_views(config) == expected
+    if isinstance(expected, tuple):
+        assert tuple(cache_options(config)) == expected
     else:
         with pytest.raises(ConfigError, match=expected):
-            cache_views(config)
+            cache_options(config)
 
 
 def test_str_task_caches_the_views_the_recipe_asks_for(tmp_path, monkeypatch):

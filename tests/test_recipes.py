@@ -10,7 +10,7 @@ import torch
 
 from ocrkit.config import load_config, to_dataclass
 from ocrkit.train.settings import TrainConfig
-from ocrkit.train.tasks import TASKS, cache_views
+from ocrkit.train.tasks import TASKS, cache_options
 
 # recipes/accelerate holds Accelerate launch configs (tests/test_train_fsdp.py), not recipes
 RECIPES = sorted(
@@ -41,7 +41,7 @@ def test_recipe_loads(path: Path, monkeypatch, tmp_path):
     config = load_config(path)
     assert config["task"] in TASKS.list()
     to_dataclass(TrainConfig, config["train"], "train")
-    cache_views(config)  # init.cache_frozen agrees with data.augment (ConfigError otherwise)
+    cache_options(config)  # init.cache_frozen agrees with data.augment (ConfigError otherwise)
 
 
 def test_study_recipes_share_one_encoder_and_mnsp_scales_fit_it(monkeypatch, tmp_path):

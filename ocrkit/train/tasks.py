@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from torch import nn
@@ -237,19 +237,19 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"recipe key model: {exc}") from None
     init_model(model, config.get("init") or {})
-    views = cache_views(config)  # a recipe mistake fails before any data is read
+    cache = cache_options(config)  # a recipe mistake fails before any data is read
     train_cfg = config.get("train") or {}
     seed = int(train_cfg.get("seed", 0))
     train, val = build_str_data(config, model.transform, seed, int(train_cfg.get("num_workers", 0)))
     protocol = (config.get("data") or {}).get("protocol", "parseq36")
     eval_fn = make_eval_fn(val, protocol) if val else None
     collate = collate_samples
-    if views:
+    if cache.views:
         from ocrkit.train.frozen_features import cache_frozen_features, collate_features
 
-        option = config["init"]["cache_frozen"]
-        half = isinstance(option, Mapping) and bool(option.get("half"))
-        train = cache_frozen_features(model, train, cache_dir(), views=views, seed=seed, half=half)
+        train = cache_frozen_features(
+            model, train, cache_dir(), views=cache.views, seed=seed, half=cache.half
+        )
         collate = collate_features
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -259,14 +259,22 @@ def str_task(config: Mapping[str, Any]) -> TaskParts:
     return TaskParts(model, train, collate, eval_fn, info)
 
 
-def cache_views(config: Mapping[str, Any]) -> int:
-    """How many cached copies of each training crop ``init.cache_frozen`` asks for: 0 (no
-    cache), 1 (``true`` or ``{views: 1}``: needs ``data.augment: null``) or ``views``
-    (``{views: K}``: K augmented copies, needs ``data.augment``); ``half: true`` in the
-    mapping stores them in float16."""
+class CacheOptions(NamedTuple):
+    """``init.cache_frozen`` read: ``views`` cached copies per crop (0: no cache), ``half``
+    (float16)."""
+
+    views: int
+    half: bool = False
+
+
+def cache_options(config: Mapping[str, Any]) -> CacheOptions:
+    """The recipe's ``init.cache_frozen``: ``views`` 0 (no cache), 1 (``true`` or
+    ``{views: 1}``: needs ``data.augment: null``) or K (``{views: K}``: K augmented copies,
+    needs ``data.augment``); ``half: true`` in the mapping stores them in float16."""
     option = (config.get("init") or {}).get("cache_frozen")
     if not option:
-        return 0
+        return CacheOptions(0)
+    half = isinstance(option, Mapping) and bool(option.get("half"))
     augment = (config.get("data") or {}).get("augment")
     if isinstance(option, Mapping) and option.get("views") == 1:
         option = True if set(option) <= {"views", "half"} else option
@@ -277,7 +285,7 @@ def cache_views(config: Mapping[str, Any]) -> int:
                 "every step, so one cached output per crop cannot hold them), or cache "
                 "augmented copies with cache_frozen: {views: K}"
             )
-        return 1
+        return CacheOptions(1, half)
     views = option.get("views") if isinstance(option, Mapping) else None
     keys = set(option if isinstance(option, Mapping) else ())
     if keys - {"views", "half"} or not isinstance(views, int):
@@ -289,7 +297,7 @@ def cache_views(config: Mapping[str, Any]) -> int:
             "recipe key init.cache_frozen.views: K >= 2 augmented copies need data.augment "
             f"(got views={views}, augment={augment!r})"
         )
-    return views
+    return CacheOptions(views, half)
 
 
 def build_task(config: Mapping[str, Any]) -> TaskParts:
