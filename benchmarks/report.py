@@ -113,23 +113,29 @@ class LabelView:
 
 
 def predict_sets(predict: PredictFn, datasets: Mapping[str, Any]) -> tuple[dict, dict]:
-    """``({set: {key: (text, confidence)}}, {set: [keys of unreadable images]})``, in batches."""
+    """``({set: {key: (text, confidence)}}, {set: [keys of unreadable images]})``, read as
+    ``ocrkit eval`` reads a set: batches of 64 in aspect-ratio order
+    (:func:`ocrkit.eval.evaluator.read_in_width_order`)."""
+    from types import SimpleNamespace
+
+    from ocrkit.eval.evaluator import read_in_width_order, windows
     from ocrkit.utils.progress import progress
 
+    predictor = SimpleNamespace(predict=predict)
     predictions: dict[str, dict[str, tuple[str, float]]] = {}
     unreadable: dict[str, list[str]] = {}
     for name, dataset in datasets.items():
         predictions[name], unreadable[name] = {}, []
         keys = list(dataset.keys)  # the keys evaluate_predictions matches on
         with progress(total=len(dataset), desc=name, unit="img") as bar:
-            for start in range(0, len(dataset), BATCH):
-                batch = [(keys[i], dataset[i]) for i in range(start, min(len(keys), start + BATCH))]
+            for start, samples in windows(dataset):
+                batch = list(zip(keys[start : start + len(samples)], samples))
                 unreadable[name] += [k for k, s in batch if s is None]
                 kept = [(k, s) for k, s in batch if s is not None]
-                if kept:
-                    for (k, _), p in zip(kept, predict([s.image for _, s in kept])):
-                        predictions[name][k] = (p.text, float(p.confidence))
-                bar.update(len(batch))
+                bar.update(len(batch) - len(kept))
+                images = [s.image for _, s in kept]
+                for (k, _), p in zip(kept, read_in_width_order(predictor, images, BATCH, bar)):
+                    predictions[name][k] = (p.text, float(p.confidence))
     return predictions, unreadable
 
 

@@ -33,8 +33,10 @@ METHOD = """
   with intra-op threads = {threads}.
 - Versions: {versions}.
 {sets}
-- Predictions are made once per row and backend and scored under each protocol with
-  `ocrkit.eval.evaluate_predictions`; 1-NED is 1 - mean(edit distance / longer string).
+- Predictions are made once per row and backend, every readable crop in batches of {batch} in
+  aspect-ratio order (as `ocrkit eval` reads a set: `ocrkit.eval.evaluator.read_in_width_order`),
+  and scored under each protocol with `ocrkit.eval.evaluate_predictions`; 1-NED is
+  1 - mean(edit distance / longer string).
 - Speed images: the first {unique} images of `{speed_set}` as RGB arrays (repeated to fill a
   batch of {batch} if fewer), the same for every row. Latency: one image per `predict` call,
   cycling over the images; the median of {repeats} calls in ms. Throughput: {batch} images in
@@ -195,7 +197,8 @@ def build_markdown(result: Mapping[str, Any], plot_link: str | None = None) -> s
         lines.append(
             f"- † Carried rows ({', '.join(f'`{n}`' for n in dict.fromkeys(names))}): copied from "
             f"the report of {date} (`--carry`), whose model folders were not at hand for this "
-            "run. Accuracy depends on the weights and the sets alone, so it carries as it was; "
+            "run. Their accuracy is as that run read it (runs before 2026-12-03 21:30 UTC read "
+            "each set in consecutive batches of 64, not in aspect-ratio order); "
             f"their absolute speeds are that run's ({hardware}), and the ratios compare them "
             f"with that run's reference, `{ref['name']}` ({ref['backend']}). That run's "
             f"command: `{origin['command']}`."

@@ -56,14 +56,15 @@ def test_evaluate_hand_computed_with_skips_and_drops():
             ((10, 40), "Hello"),  # predicted "HELLO!" -> correct under parseq36
             ((10, 40), "world"),  # predicted "word" -> wrong, NED 1/5
             None,  # corrupt image: skipped, counted
-            ((10, 40), "x" * 30),  # too long: dropped before prediction
-            ((10, 40), "..."),  # empty after normalization: dropped
+            ((10, 40), "x" * 30),  # too long: read (batches stay protocol-free), never scored
+            ((10, 40), "..."),  # empty after normalization: read, never scored
         ]
     )
-    predictor = KeyedPredictor({0: ("HELLO!", 0.8), 1: ("word", 0.4)})
+    predictor = KeyedPredictor({0: ("HELLO!", 0.8), 1: ("word", 0.4), 3: ("x", 0.1), 4: ("", 0)})
     # by default the corrupt image scores as wrong (this set cannot name its label: NED 1)
     full = evaluate(predictor, {"toy": data}, "parseq36", batch_size=2).sets["toy"]
     assert (full.samples, full.correct) == (3, 1)
+    assert len(predictor.seen_shapes) == 4  # every readable crop, dropped labels too
     assert full.one_minus_ned == pytest.approx(100 * (1 - (0.2 + 1.0) / 3))
     report = evaluate(predictor, {"toy": data}, "parseq36", batch_size=2, exclude_unreadable=True)
     m = report.sets["toy"]
@@ -82,6 +83,38 @@ def test_evaluate_hand_computed_with_skips_and_drops():
     # the same predictions under the case-sensitive protocol: "HELLO" != "Hello"
     cased = evaluate(predictor, {"toy": data}, "cased62")
     assert cased.sets["toy"].correct == 0
+
+
+class BatchRecorder(KeyedPredictor):
+    """Also records each ``predict`` call's widths, as a variable-width model would pad them."""
+
+    def __init__(self, answers):
+        super().__init__(answers)
+        self.batches = []
+
+    def predict(self, images):
+        self.batches.append([im.shape[1] for im in images])
+        return super().predict(images)
+
+
+def test_evaluate_reads_a_set_in_aspect_ratio_order_whatever_its_order():
+    """Batches are cut from the set in width order (a padded batch then holds similar crops, as
+    ``Recognizer.predict`` and the PP-OCR pipelines read a list), scores land on the right keys,
+    and a reordered set gives the same batches."""
+    widths = [50, 10, 40, 20, 60, 30]
+    data = ListSet([((10, w), f"w{w}") for w in widths] + [None])
+    answers = {i: (f"w{w}", 1.0) if w != 40 else ("nope", 0.5) for i, w in enumerate(widths)}
+    recorder = BatchRecorder(answers)
+    report = evaluate(recorder, {"s": data}, "raw", batch_size=4)
+    assert recorder.batches == [[10, 20, 30, 40], [50, 60]]
+    m = report.sets["s"]
+    assert (m.samples, m.correct, report.skipped["s"]) == (7, 5, 1)
+    wrong = [r.key for r in report.samples if not r.correct]
+    assert wrong[0] == "images/2.jpg"  # the 40-wide crop (the unreadable one is counted above)
+    shuffled = ListSet([((10, w), f"w{w}") for w in reversed(widths)])
+    again = BatchRecorder({5 - i: a for i, a in answers.items()})
+    evaluate(again, {"s": shuffled}, "raw", batch_size=4)
+    assert again.batches == recorder.batches
 
 
 def test_evaluate_predictions_missing_counts_as_empty():

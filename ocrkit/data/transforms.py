@@ -150,6 +150,13 @@ class Compose:
         return f"Compose({self.transforms})"
 
 
+def aspect_ratio_order(images: Sequence[np.ndarray]) -> list[int]:
+    """Indices of ``images`` from the narrowest to the widest (width / height; stable): the
+    order variable-width models read a list in, so a batch pads little."""
+    ratios = [im.shape[1] / float(im.shape[0]) for im in images]
+    return sorted(range(len(images)), key=lambda i: ratios[i])
+
+
 class PPOCRResize:
     """PaddleOCR's recognition input (``resize_norm_img`` of the PP-OCR predictors): resize to
     height ``H`` keeping the aspect ratio (bilinear), normalize, pad with zeros on the right.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,38 +30,42 @@ def evaluate(
     image). An unreadable image scores as a wrong (empty) prediction and is counted, so the
     figure is on the whole set; ``exclude_unreadable=True`` leaves them out instead (the report
     says so). Labels go through ``protocol.normalize_label``; dropped labels are counted by
-    reason, never scored.
+    reason, never scored. Every readable crop is read, in batches of ``batch_size`` in aspect-ratio
+    order (:func:`read_in_width_order`).
     """
     protocol = get_protocol(protocol)
     report = _new_report(protocol, datasets, source)
     report.exclude_unreadable = exclude_unreadable
     for name, dataset in datasets.items():
         metrics = report.sets[name]
-        for start, batch in _batches(dataset, batch_size, desc=f"eval {name}"):
-            kept: list[tuple[Sample, str]] = []
-            for offset, sample in enumerate(batch):
-                if sample is None:
-                    _unreadable(report, metrics, protocol, dataset, start + offset)
-                    continue
-                target, reason = protocol.normalize_label(sample.label)
-                if target is None:
-                    report.dropped[name][reason] += 1
-                    continue
-                kept.append((sample, target))
-            if not kept:
-                continue
-            predictions = predictor.predict([s.image for s, _ in kept])
-            for (sample, target), pred in zip(kept, predictions):
-                _score(
-                    report,
-                    metrics,
-                    protocol,
-                    sample.key,
-                    sample.label,
-                    target,
-                    pred.text,
-                    pred.confidence,
+        with progress(total=len(dataset), desc=f"eval {name}", unit="img") as bar:  # type: ignore[arg-type]
+            for start, window in windows(dataset, max(batch_size, WINDOW)):
+                readable = [sample for sample in window if sample is not None]
+                bar.update(len(window) - len(readable))
+                # every readable crop is read, whatever the protocol drops: the batches, and so
+                # a variable-width model's readings, are then the same under every protocol
+                predictions = iter(
+                    read_in_width_order(predictor, [s.image for s in readable], batch_size, bar)
                 )
+                for offset, sample in enumerate(window):
+                    if sample is None:
+                        _unreadable(report, metrics, protocol, dataset, start + offset)
+                        continue
+                    pred = next(predictions)
+                    target, reason = protocol.normalize_label(sample.label)
+                    if target is None:
+                        report.dropped[name][reason] += 1
+                        continue
+                    _score(
+                        report,
+                        metrics,
+                        protocol,
+                        sample.key,
+                        sample.label,
+                        target,
+                        pred.text,
+                        pred.confidence,
+                    )
     return report
 
 
@@ -186,10 +191,31 @@ def _new_report(protocol: LabelProtocol, datasets: Mapping[str, object], source:
     return report
 
 
-def _batches(dataset, batch_size: int, desc: str) -> Iterator[tuple[int, Sequence[Sample | None]]]:
+WINDOW = 4096  # samples read, then put in aspect-ratio order, at a time
+
+
+def windows(dataset, size: int = WINDOW) -> Iterator[tuple[int, Sequence[Sample | None]]]:
+    """``(start, samples)`` of ``size`` consecutive samples: what is width-ordered at a time."""
     n = len(dataset)
-    with progress(total=n, desc=desc, unit="img") as bar:
-        for start in range(0, n, batch_size):
-            batch = [dataset[i] for i in range(start, min(n, start + batch_size))]
-            bar.update(len(batch))
-            yield start, batch
+    for start in range(0, n, size):
+        yield start, [dataset[i] for i in range(start, min(n, start + size))]
+
+
+def read_in_width_order(
+    predictor: Predictor, images: Sequence[np.ndarray], batch_size: int, bar: Any = None
+) -> list:
+    """``predictor.predict`` on batches of ``batch_size`` in aspect-ratio order, results in input
+    order: variable-width models pad a batch to its widest crop, so a set is read as
+    ``Recognizer.predict`` and the PP-OCR pipelines read a list (whatever the set's order),
+    and the figure does not depend on how the set happens to be sorted."""
+    from ocrkit.data.transforms import aspect_ratio_order
+
+    order = aspect_ratio_order(images)
+    out: list = [None] * len(images)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        for i, pred in zip(index, predictor.predict([images[i] for i in index])):
+            out[i] = pred
+        if bar is not None:
+            bar.update(len(index))
+    return out

@@ -7,8 +7,10 @@ module walks the graph in execution order, collects each parameterised operation
 (convolution weight and bias, batch norm, MatMul + bias, layer-norm scale and shift, the scalar
 affine blocks of PPLCNetV3) and assigns them, in that same order, to the parameters of
 :mod:`ocrkit.models.backbones.ppocr` + :class:`~ocrkit.models.decoders.ctc.CTCDecoder`, checking
-every shape. The charset is the dictionary stored in the graph's metadata (``character``),
-PaddleOCR's class layout: blank first, the dictionary, then a space.
+every shape. Newer paddle2onnx exports (PP-OCRv5 mobile) route initializers through Identity
+nodes, add convolution biases as separate Add nodes and use HardSwish nodes; the walk follows all
+three. The charset is the dictionary stored in the graph's metadata (``character``) or given as
+a file, PaddleOCR's class layout: blank first, the dictionary, then a space.
 
 Needs the ``onnx`` package (``pip install 'ocrkit[onnx]'``) at conversion time only; the folder it
 writes loads with ocrkit alone.
@@ -16,6 +18,7 @@ writes loads with ocrkit alone.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from importlib import resources, util
@@ -24,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
 
 WHEEL_MODELS = {
     "rapidocr": ("rapidocr", "models/PP-OCRv6_rec_small.onnx"),
@@ -80,6 +85,12 @@ def read_graph(path: str | Path) -> OnnxRecognizerGraph:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     alias = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"}
+    for name in alias:  # newer exports pass initializers through Identity nodes
+        root = name
+        while root in alias:
+            root = alias[root]
+        if root in consts:
+            consts[name] = consts[root]
 
     def source(name: str) -> Any:
         while name in alias:
@@ -125,6 +136,8 @@ def read_graph(path: str | Path) -> OnnxRecognizerGraph:
             if len(const) != 1 or len(other) != 1:
                 continue
             src = source(other[0])
+            while src is not None and src.op_type == "Add" and _const_inputs(src, consts) == 1:
+                src = source(next(i for i in src.input if i not in consts))  # a bias Add
             if (
                 const[0].ndim == 1
                 and const[0].size > 1
@@ -146,9 +159,14 @@ def read_graph(path: str | Path) -> OnnxRecognizerGraph:
     return OnnxRecognizerGraph(arch, tensors, characters, num_classes)
 
 
+def _const_inputs(node: Any, consts: dict[str, np.ndarray]) -> int:
+    return sum(i in consts for i in node.input)
+
+
 def _is_affine_input(node: Any, consts: dict[str, np.ndarray]) -> bool:
-    """PPLCNetV3's affine blocks scale a convolution output or a hard-swish (``... / 6``)."""
-    if node.op_type == "Conv":
+    """PPLCNetV3's affine blocks scale a convolution output or a hard-swish: ``x * relu6(x + 3)
+    / 6`` in older exports, one ``HardSwish`` node in newer ones (PP-OCRv5 mobile)."""
+    if node.op_type in ("Conv", "HardSwish"):
         return True
     if node.op_type == "Div":
         divisor = [consts[i] for i in node.input if i in consts]
@@ -156,23 +174,63 @@ def _is_affine_input(node: Any, consts: dict[str, np.ndarray]) -> bool:
     return False
 
 
-def charset_of(graph: OnnxRecognizerGraph) -> list[str]:
-    """PaddleOCR's class layout minus the blank: the dictionary, plus a space when the head has
-    one more class than blank + dictionary (``use_space_char``)."""
-    chars = list(graph.characters)
-    if not chars:
+def read_dictionary(path: str | Path) -> list[str]:
+    """A PaddleOCR character dictionary file: one entry per line (UTF-8; line ends dropped)."""
+    text = Path(path).read_text(encoding="utf-8")
+    return [line.rstrip("\r") for line in text.split("\n")[: -1 if text.endswith("\n") else None]]
+
+
+@dataclass
+class ClassMap:
+    """The converted model's characters and the graph classes they read from (0: the blank),
+    with the dictionary entries ocrkit's one-character-per-class charset cannot hold."""
+
+    chars: list[str]
+    rows: list[int]
+    dropped: list[str]
+
+
+def charset_of(graph: OnnxRecognizerGraph, characters: list[str] | None = None) -> ClassMap:
+    """PaddleOCR's class layout: the blank, the dictionary (``characters``, else the graph's
+    metadata), then a space when the head has one class more (``use_space_char``).
+
+    ocrkit's charsets hold single characters, each once: an entry of several code points (the
+    flag emoji of PP-OCRv5's dictionary) or a repeat of an earlier entry is dropped with its head
+    row, so the model never writes it and the other rows read as before."""
+    entries = list(characters if characters is not None else graph.characters)
+    where = "the dictionary file" if characters is not None else "the graph's metadata"
+    if not entries:
         raise ValueError(
-            "the ONNX graph has no 'character' dictionary in its metadata: not a PP-OCR "
-            "recognition model as the rapidocr wheels ship it (a detector or classifier?)"
+            "the ONNX graph has no 'character' dictionary in its metadata: give the model's "
+            "dictionary file (--dict), or this is not a PP-OCR recognition model (a detector?)"
         )
-    if graph.num_classes == len(chars) + 2:
-        chars.append(" ")
-    if graph.num_classes != len(chars) + 1:
+    if graph.num_classes == len(entries) + 2:
+        entries.append(" ")
+    if graph.num_classes != len(entries) + 1:
         raise ValueError(
-            f"the graph's head has {graph.num_classes} classes but its dictionary holds "
-            f"{len(graph.characters)} characters"
+            f"the graph's head has {graph.num_classes} classes (blank + dictionary [+ space]) but "
+            f"{where} holds {len(entries)} entries: give the model's own dictionary file (--dict)"
         )
-    return chars
+    chars, rows, dropped, seen = [], [0], [], set()
+    for row, entry in enumerate(entries, start=1):
+        if len(entry) != 1 or entry in seen:
+            dropped.append(entry)
+            continue
+        seen.add(entry)
+        chars.append(entry)
+        rows.append(row)
+    return ClassMap(chars, rows, dropped)
+
+
+def select_classes(graph: OnnxRecognizerGraph, rows: list[int]) -> None:
+    """Keep only the head's classes ``rows`` (the last ``matmul`` + ``bias`` tensors)."""
+    if len(rows) == graph.num_classes:
+        return
+    (kind_w, weight), (kind_b, bias) = graph.tensors[-2:]
+    if (kind_w, kind_b) != ("matmul", "bias"):
+        raise ValueError("the graph's head is not a linear layer with a bias")
+    graph.tensors[-2:] = [("matmul", weight[:, rows]), ("bias", bias[rows])]
+    graph.num_classes = len(rows)
 
 
 def recognizer_config(arch: str, chars: list[str], name: str) -> dict[str, Any]:
@@ -209,26 +267,55 @@ def load_graph_weights(model: torch.nn.Module, graph: OnnxRecognizerGraph) -> in
     return len(state)
 
 
-def convert_ppocr(onnx_path: str | Path, output: str | Path, source: str | None = None) -> Path:
+def convert_ppocr(
+    onnx_path: str | Path,
+    output: str | Path,
+    source: str | None = None,
+    dictionary: str | Path | None = None,
+) -> Path:
     """Convert a PP-OCR recognition ONNX file into an ocrkit model folder at ``output``: weights,
-    config, charset, the Apache-2.0 license text and a NOTICE naming the source."""
+    config, charset, the Apache-2.0 license text and a NOTICE naming the source.
+
+    ``dictionary``: the model's character dictionary file, for graphs without one in their
+    metadata (or with a wrong one); dictionary entries ocrkit cannot hold are listed in the
+    NOTICE and logged (:func:`charset_of`)."""
     from ocrkit.models.recognizer import Recognizer
 
     onnx_path = Path(onnx_path)
     graph = read_graph(onnx_path)
-    chars = charset_of(graph)
-    config = recognizer_config(graph.arch, chars, name=onnx_path.stem)
+    classes = charset_of(graph, read_dictionary(dictionary) if dictionary else None)
+    if classes.dropped:
+        log.warning(
+            "%s: %d dictionary entries dropped with their head rows (several code points or "
+            "repeats; the model will not write them): %s",
+            onnx_path.name,
+            len(classes.dropped),
+            " ".join(repr(e) for e in classes.dropped[:20]),
+        )
+    select_classes(graph, classes.rows)
+    config = recognizer_config(graph.arch, classes.chars, name=onnx_path.stem)
     model = Recognizer.from_config(config)
     load_graph_weights(model, graph)
     folder = model.eval().save_pretrained(output)
-    write_license(folder, ARCHS[graph.arch], source or str(onnx_path), onnx_path.name)
+    write_license(
+        folder, ARCHS[graph.arch], source or str(onnx_path), onnx_path.name, classes.dropped
+    )
     return folder
 
 
-def write_license(folder: Path, model_name: str, source: str, filename: str) -> None:
-    """``LICENSE`` (Apache-2.0 text) and ``NOTICE`` (what the weights are, where they came from)."""
+def write_license(
+    folder: Path, model_name: str, source: str, filename: str, dropped: list[str] | None = None
+) -> None:
+    """``LICENSE`` (Apache-2.0 text) and ``NOTICE`` (what the weights are, where they came from,
+    which dictionary entries were dropped)."""
     licenses = Path(str(resources.files("ocrkit"))) / "assets" / "licenses"
     shutil.copyfile(licenses / "Apache-2.0.txt", folder / "LICENSE")
+    changes = ""
+    if dropped:
+        changes = (
+            f"The head's rows of {len(dropped)} dictionary entries that are not one character or\n"
+            f"repeat an earlier one were dropped: {' '.join(repr(e) for e in dropped)}\n"
+        )
     (folder / "NOTICE").write_text(
         f"{model_name} text recognizer, converted to ocrkit's PyTorch modules.\n\n"
         f"Weights: PaddleOCR {model_name} recognition model (copyright Baidu / the PaddleOCR\n"
@@ -236,6 +323,6 @@ def write_license(folder: Path, model_name: str, source: str, filename: str) -> 
         f"Version 2.0 (LICENSE in this folder). Read from {filename} as distributed in\n"
         f"{source}.\n"
         "Changes: the ONNX graph's tensors were copied unmodified into ocrkit's modules and saved\n"
-        "as safetensors by `ocrkit convert ppocr`.\n",
+        "as safetensors by `ocrkit convert ppocr`.\n" + changes,
         encoding="utf-8",
     )

@@ -101,8 +101,9 @@ def width_order(images: Sequence[np.ndarray], transform: Any) -> list[int]:
     the order the PP-OCR predictors batch in); identity for a fixed-size one."""
     if not callable(getattr(transform, "batch", None)):
         return list(range(len(images)))
-    ratios = [im.shape[1] / float(im.shape[0]) for im in images]
-    return sorted(range(len(images)), key=lambda i: ratios[i])
+    from ocrkit.data.transforms import aspect_ratio_order
+
+    return aspect_ratio_order(images)
 
 
 def predict_in_width_order(

@@ -14,7 +14,8 @@ with ocrkit alone (PyTorch modules, safetensors weights):
   LICENSE, NOTICE                                 (Apache-2.0; where the weights came from)
 
 Supported graphs: PP-OCRv6 small (PPLCNetV4 + light SVTR neck + CTC, rapidocr 3.x) and
-PP-OCRv4 mobile (PPLCNetV3 + SVTR neck + CTC, rapidocr-onnxruntime 1.x). Preprocessing is
+PP-OCRv4/v5 mobile (PPLCNetV3 + SVTR neck + CTC, e.g. rapidocr-onnxruntime 1.x). Dictionary
+entries of several code points or repeated ones are dropped with their head rows (listed). Preprocessing is
 PaddleOCR's: height 48, aspect ratio kept, bilinear resize, (x/255 - 0.5)/0.5, zero padding to
 at least width 320, BGR channel order.
 """
@@ -24,6 +25,7 @@ examples:
   ocrkit convert ppocr --from-wheel rapidocr --output models/ppocrv6-small
   ocrkit convert ppocr --from-wheel rapidocr-onnxruntime --output models/ppocrv4
   ocrkit convert ppocr --onnx PP-OCRv6_rec_small.onnx --output models/ppocrv6-small
+  ocrkit convert ppocr --onnx en_PP-OCRv4_rec.onnx --dict en_dict.txt --output models/en-v4
   ocrkit recognize --model models/ppocrv6-small word.png
 
 needs: pip install 'ocrkit[onnx]' (and the wheel, e.g. 'ocrkit[external]', for --from-wheel)
@@ -52,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="take the recognizer shipped in this installed wheel",
     )
     ppocr.add_argument("--output", required=True, metavar="DIR", help="folder to write")
+    ppocr.add_argument(
+        "--dict",
+        metavar="TXT",
+        help="the model's character dictionary (PaddleOCR's one entry per line), for a graph "
+        "whose metadata holds none or a wrong one",
+    )
     ppocr.set_defaults(func=run_ppocr)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
@@ -71,8 +79,10 @@ def run_ppocr(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise CliError(f"--onnx {args.onnx}: no such file")
         source = None
+    if args.dict and not Path(args.dict).is_file():
+        raise CliError(f"--dict {args.dict}: no such file")
     try:
-        folder = convert_ppocr(path, args.output, source=source)
+        folder = convert_ppocr(path, args.output, source=source, dictionary=args.dict)
     except ImportError as exc:
         raise CliError(str(exc)) from None
     print(f"wrote {folder} (from {path})")
