@@ -9,12 +9,17 @@ at the recipe's batch size, measures the held-out accuracy of the initial model 
 best checkpoint (the recipe's held-out slices of the training data; no test set), and prints
 steps, step time, images/s, peak GPU memory and both accuracies, with the hardware. ``--device
 cpu --steps 2`` runs it end to end on a CPU (the test does that on a tiny data set).
+
+A lent GPU machine sees neither ``../shared/data`` nor the rapidocr wheel: pack the recipe's
+data and start weights first (``benchmarks/gpu_pack.py``), then run this script there with
+``--recipe .gpudata/recipe.yaml`` (docs/ppocr.md, "The GPU run", has the commands and results).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -37,12 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.device == "cpu":
         os.environ["ACCELERATE_USE_CPU"] = "true"  # Accelerate would take a GPU if one exists
     import torch
     from accelerate.utils import set_seed
 
-    from ocrkit.config import load_config
+    from ocrkit.config import ConfigError, load_config
     from ocrkit.train.settings import TrainConfig
     from ocrkit.train.tasks import build_task
     from ocrkit.train.trainer import Trainer
@@ -58,10 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"train.time_limit_min={args.minutes}")
     if args.device == "cpu":
         overrides.append('train.mixed_precision="no"')
-    config = load_config(args.recipe, overrides)
-    train_config = TrainConfig.from_dict(config.get("train"))
-    set_seed(train_config.seed)
-    parts = build_task(config)
+    try:
+        config = load_config(args.recipe, overrides)
+        train_config = TrainConfig.from_dict(config.get("train"))
+        set_seed(train_config.seed)
+        parts = build_task(config)
+    except ConfigError as exc:  # a recipe or KEY=VALUE mistake: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if parts.eval_fn is None:
         print("error: the recipe has no held-out slice (data.train.N.holdout)", file=sys.stderr)
         return 2
