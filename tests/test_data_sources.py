@@ -203,6 +203,18 @@ def test_scene_crops_rectify_known_quads(tmp_path):
     assert open_dataset(tmp_path).labels == ["Ramp", "Down"]  # folder with annotations.jsonl
 
 
+def test_missing_scene_skips_each_crop_and_warns_once(tmp_path, caplog):
+    _scene(tmp_path)
+    (tmp_path / "images" / "s.png").unlink()
+    ds = open_dataset(tmp_path / "annotations.jsonl")
+    with caplog.at_level(logging.WARNING, logger="ocrkit.data.base"):
+        assert ds[0] is None and ds[1] is None and ds[0] is None
+    assert ds.skipped == 3 and ds.skip_reasons == {"unreadable_file": 3}
+    warnings = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert len(warnings) == 1 and "images/s.png#0" in warnings[0]
+    assert "other samples of images/s.png skipped silently" in warnings[0]
+
+
 def test_crop_quad_rejects_bad_points():
     with pytest.raises(ValueError, match="4"):
         crop_quad(np.zeros((5, 5, 3), np.uint8), [[0, 0], [1, 1]])

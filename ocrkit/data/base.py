@@ -147,10 +147,17 @@ class StrDataset(Dataset):
     def _record_skip(self, key: str, exc: Exception) -> None:
         reason = "corrupt_image" if isinstance(exc, CorruptImageError) else "unreadable_file"
         self.skip_reasons[reason] += 1
-        if key not in self._warned:
-            self._warned.add(key)
+        source = self._skip_source(key)
+        if source not in self._warned:
+            self._warned.add(source)
             where = f"{self.name}:" if self.name else ""
-            logger.warning("skipping %s%s: %s", where, key, exc)
+            more = "" if source == key else f" (other samples of {source} skipped silently)"
+            logger.warning("skipping %s%s: %s%s", where, key, exc, more)
+
+    def _skip_source(self, key: str) -> str:
+        """What a skip is warned about once: the sample's key; a subclass whose samples share
+        one file (scene crops) names the file, so a missing page is one line, not one a word."""
+        return key
 
     def filter_report(self) -> dict[str, Any]:
         """Counts: raw entries, kept, dropped by reason, skipped by reason (this process)."""

@@ -147,6 +147,9 @@ class SceneCropDataset(StrDataset):
         scene, k, _ = self.instances[j]
         return f"{self.images[scene]}#{k}"
 
+    def _skip_source(self, key: str) -> str:
+        return key.rsplit("#", 1)[0]  # the scene image: its crops fail together
+
     def _load(self, j: int) -> tuple[RawImage, str | None, str]:
         scene, _, points = self.instances[j]
         try:
