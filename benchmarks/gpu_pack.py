@@ -44,12 +44,19 @@ DEFAULT_RECIPE = "recipes/str/ppocrv6_latin_ctc_gpu.yaml"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", default=DEFAULT_RECIPE)
-    parser.add_argument("--output", type=Path, default=Path(".gpudata"))
-    parser.add_argument("--max-per-set", type=int, default=4000, help="specs without holdout")
-    parser.add_argument("--quality", type=int, default=80, help="JPEG quality")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE, help="default: %(default)s")
+    parser.add_argument(
+        "--output", type=Path, default=Path(".gpudata"), help="folder to write (default: .gpudata)"
+    )
+    parser.add_argument(
+        "--max-per-set",
+        type=int,
+        default=4000,
+        help="samples kept of a spec without holdout (seeded subset; default: 4000)",
+    )
+    parser.add_argument("--quality", type=int, default=80, help="JPEG quality (default: 80)")
     parser.add_argument("--no-model", action="store_true", help="leave init.model as it is")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides")
     return parser.parse_args(argv)
 
 
@@ -94,12 +101,16 @@ def folder_mib(folder: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from ocrkit.config import load_config
+    from ocrkit.config import ConfigError, load_config
     from ocrkit.data.specs import open_spec, parse_spec
     from ocrkit.models import Recognizer
     from ocrkit.train.tasks import init_model
 
-    config = load_config(args.recipe, list(args.overrides))
+    try:
+        config = load_config(args.recipe, list(args.overrides))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     data = config.get("data") or {}
     protocol = data.get("protocol", "parseq36")
     height = int((config.get("model") or {}).get("img_size", [48, 0])[0])
