@@ -38,7 +38,6 @@ import cv2
 import numpy as np
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = "recipes/str/ppocrv6_latin_ctc_gpu.yaml"
 
 
@@ -77,6 +76,8 @@ def pack_set(
     Files, not an LMDB: its pages round every image up to 4 KiB, about 60% more bytes here."""
     from tqdm import tqdm
 
+    from ocrkit.data.image_io import encode_image
+
     if folder.exists():
         shutil.rmtree(folder)
     (folder / "images").mkdir(parents=True)
@@ -88,8 +89,7 @@ def pack_set(
             unreadable += 1
             continue
         rel = f"images/{len(lines):06d}.jpg"
-        bgr = cv2.cvtColor(fit_height(sample.image, height), cv2.COLOR_RGB2BGR)
-        cv2.imwrite(str(folder / rel), bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        (folder / rel).write_bytes(encode_image(fit_height(sample.image, height), ".jpg", quality))
         lines.append(f"{rel}\t{sample.label}")
     (folder / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(lines), unreadable
@@ -132,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             indices = sorted(order[: args.max_per_set].tolist())
         written, unreadable = pack_set(dataset, indices, out / name, height, args.quality)
         if parsed.holdout and unreadable:
-            print(f"error: {name}: {unreadable} unreadable samples would shift its held-out slice")
+            print(
+                f"error: {name}: {unreadable} unreadable samples would shift its held-out slice",
+                file=sys.stderr,
+            )
             return 1
         mib = folder_mib(out / name)
         total += mib
@@ -155,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         init_model(model, {"model": model_spec})  # the CTC head remapped as the run would
         model.save_pretrained(target)
         recipe["init"] = {"model": str(target)}
-        total += folder_mib(target)
-        print(f"init_model ({model_spec}): {folder_mib(target):.1f} MiB")
+        mib = folder_mib(target)
+        total += mib
+        print(f"init_model ({model_spec}): {mib:.1f} MiB")
     (out / "recipe.yaml").write_text(
         f"# Packed from {args.recipe} by benchmarks/gpu_pack.py; paths relative to the repo root.\n"
         + yaml.safe_dump(recipe, sort_keys=False),
