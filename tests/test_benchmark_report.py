@@ -338,7 +338,7 @@ def test_describe_model_reads_the_run_folder_and_the_page_lists_it(report, tmp_p
     )
     default = report.describe_model(None, load_recognizer())
     assert default["training"].startswith("ocrkit default recognizer")
-    assert default["architecture"] == "ppocrv6_rec_small() + ctc()"
+    assert default["architecture"] == "ppocrv6_rec_small() + ctc(beam_width=8)"
     tiny = report.describe_model("tiny", load_recognizer("tiny"))
     assert tiny["training"].startswith("ocrkit tiny English recognizer")
     assert tiny["architecture"].startswith("vit_tiny(depth=4, embed_dim=128")

@@ -144,3 +144,37 @@ def test_viz_attention_on_a_folder_is_one_line(capsys, tmp_path):
     argv = ["viz", "attention", "--encoder", str(tmp_path), "--images", str(EXAMPLES)]
     assert main(argv) == 1
     assert "is a folder; this command reads one image file" in one_line_error(capsys, "viz")
+
+
+def test_viz_attention_skips_an_unreadable_image(capsys, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG not really")
+    out = tmp_path / "a.png"
+    argv = ["viz", "attention", "--encoder", "tiny", "--images", str(EXAMPLES / "word1.png")]
+    assert main([*argv, str(bad), "--out", str(out)]) == 1  # drawn, but the run is flagged
+    err = capsys.readouterr().err
+    assert out.is_file() and f"skipped: cannot read {bad} as an image" in err
+
+
+def test_viz_attention_names_a_missing_encoder(capsys, tmp_path):
+    image = str(EXAMPLES / "word1.png")
+    argv = ["viz", "attention", "--encoder", str(tmp_path / "nope"), "--images", image]
+    assert main(argv) == 1
+    assert f"{tmp_path / 'nope'} does not exist" in one_line_error(capsys, "viz")
+
+
+def test_a_closed_output_pipe_ends_quietly():
+    # `ocrkit ... | head -1`: the reader has gone before ocrkit writes; no error, no traceback
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ocrkit", "data", "inspect", str(EXAMPLES / "labels.tsv")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    assert "error" not in err.lower() and "Traceback" not in err, err

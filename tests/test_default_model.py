@@ -50,6 +50,7 @@ def test_default_is_the_ppocr_model_with_its_license_and_a_cased_charset() -> No
     assert "PP-OCRv6" in notice and "PaddleOCR" in notice
     model = ocrkit.load_recognizer()
     assert model.config["backbone"]["name"] == "ppocrv6_rec_small"
+    assert model.decoder.beam_width == 8  # chosen on held-out data: docs/ppocr.md
     assert model.charset.case_sensitive and " " in model.charset and "!" in model.charset
     tiny = ocrkit.load_recognizer("tiny")
     assert tiny.charset.name == "36" and tiny.config["backbone"]["name"] == "vit_tiny"

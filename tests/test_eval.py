@@ -188,6 +188,10 @@ def test_cli_eval_predictions_contract(tmp_path, capsys):
     assert result["sets"]["setA"]["ned"] == pytest.approx(100 * (1 - 0.25 / 3), abs=1e-3)
     assert result["sets"]["setB"]["accuracy"] == 100.0
     assert result["combined"]["samples"] == 4 and result["combined"]["correct"] == 3
+    # only image 3 of setA came with a confidence: the mean is over it, setB has none
+    assert result["sets"]["setA"]["confidence"] == 0.5
+    assert result["sets"]["setB"]["confidence"] is None
+    assert result["combined"]["confidence"] == 0.5
     # area halves of setA: image 1 (smallest) is small; images 2, 3 large
     assert result["sets"]["setA:small"]["samples"] == 1
     assert result["sets"]["setA:large"]["correct"] == 1

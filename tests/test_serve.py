@@ -182,6 +182,12 @@ def test_serves_an_str_recognizer(recognizer_dir: Path) -> None:
         load_backend(recognizer_dir.parent)
 
 
+def test_embedded_recognizers_are_served_by_name() -> None:
+    backend = load_backend("tiny")
+    assert backend.kind == "recognizer" and backend.name == "tiny"
+    assert backend.model.charset.name == "36"  # the embedded tiny model, not a folder ./tiny
+
+
 def test_cli_serve_stops_gracefully_on_sigterm(recognizer_dir: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ocrkit", "serve", "--model", str(recognizer_dir), "--port", "0"],

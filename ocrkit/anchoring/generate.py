@@ -232,7 +232,7 @@ def _drop_bench_images(
         if holdout:
             log.info(msg)
         else:
-            log.warning("WARNING: %s; add `holdout: tabench-local` to the spec to say so", msg)
+            log.warning("%s (a recipe says so with `holdout: tabench-local` in the spec)", msg)
     return [inst for inst in out if inst.image not in bad]
 
 

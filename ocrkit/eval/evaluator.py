@@ -94,7 +94,7 @@ def _unreadable(
 
 
 def evaluate_predictions(
-    predictions: Mapping[str, Mapping[str, tuple[str, float]]],
+    predictions: Mapping[str, Mapping[str, tuple[str, float | None]]],
     datasets: Mapping[str, object],
     protocol: str | LabelProtocol = "parseq36",
     source: str = "",
@@ -116,7 +116,7 @@ def evaluate_predictions(
                 continue
             if key not in set_predictions:
                 report.missing[name] += 1
-            text, confidence = set_predictions.get(key, ("", 0.0))
+            text, confidence = set_predictions.get(key, ("", None))
             _score(report, metrics, protocol, key, label, target, text, confidence)
     return report
 
@@ -162,7 +162,7 @@ def _score(
     label: str | None,
     target: str,
     text: str,
-    confidence: float,
+    confidence: float | None,
 ) -> None:
     normalized = protocol.normalize_prediction(text)
     correct = metrics.update(normalized, target, confidence)

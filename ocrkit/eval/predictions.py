@@ -6,13 +6,14 @@ import math
 from pathlib import Path
 
 
-def read_predictions(path: str | Path) -> dict[str, tuple[str, float]]:
+def read_predictions(path: str | Path) -> dict[str, tuple[str, float | None]]:
     """Map each key (path relative to the set directory) to ``(prediction, confidence)``.
 
-    A line without a tab is a key with an empty prediction; a missing or unparsable confidence
-    counts as 1.0; a non-finite one (``nan``, ``inf``) is an error naming the line. Keys are normalized to forward slashes without a leading ``./``.
+    A line without a tab is a key with an empty prediction; a line without a confidence has
+    ``None`` (the report then averages the confidences given, or shows none); an unparsable or
+    non-finite one (``nan``, ``inf``) is an error naming the line. Keys are normalized to forward slashes without a leading ``./``.
     """
-    predictions: dict[str, tuple[str, float]] = {}
+    predictions: dict[str, tuple[str, float | None]] = {}
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
@@ -21,7 +22,7 @@ def read_predictions(path: str | Path) -> dict[str, tuple[str, float]]:
             parts = line.split("\t")
             key = normalize_key(parts[0])
             text = parts[1] if len(parts) > 1 else ""
-            confidence = 1.0
+            confidence: float | None = None
             if len(parts) > 2:
                 try:
                     confidence = float(parts[2])

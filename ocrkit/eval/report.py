@@ -24,7 +24,7 @@ class SampleResult:
     normalized_prediction: str
     correct: bool
     ned: float
-    confidence: float
+    confidence: float | None  # None: the predictions file gave none
 
 
 @dataclass
@@ -74,7 +74,7 @@ class EvalReport:
                     str(metrics.samples),
                     f"{metrics.accuracy:.2f}",
                     f"{metrics.one_minus_ned:.2f}",
-                    f"{metrics.mean_confidence:.4f}",
+                    "-" if metrics.mean_confidence is None else f"{metrics.mean_confidence:.4f}",
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -125,7 +125,7 @@ class EvalReport:
         for s in self.samples:
             lines.append(
                 f"{s.set}\t{s.key}\t{_tsv(s.label)}\t{_tsv(s.prediction)}\t{_tsv(s.target)}\t"
-                f"{_tsv(s.normalized_prediction)}\t{int(s.correct)}\t{s.ned:.4f}\t{s.confidence:.6f}"
+                f"{_tsv(s.normalized_prediction)}\t{int(s.correct)}\t{s.ned:.4f}\t{_confidence(s.confidence)}"
             )
         return "\n".join(lines) + "\n"
 
@@ -145,3 +145,7 @@ class EvalReport:
 
 def _tsv(text: str) -> str:
     return text.replace("\t", " ").replace("\n", " ")
+
+
+def _confidence(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ocrkit.models import checkpoint
-from ocrkit.models.decoders.greedy import collapse_greedy_array, softmax
+from ocrkit.models.decoders.ctc_beam import collapse_ctc_array
+from ocrkit.models.decoders.greedy import softmax
 from ocrkit.models.preprocess import (
     ImageInput,
     make_transform,
@@ -75,6 +76,8 @@ class OnnxRecognizer:
             self.img_size, config["mean"], config["std"], config.get("preprocess")
         )
         self.ctc = self.meta.get("decoder_kind") == "ctc"
+        # the CTC read-out saved with the model (CTCDecoder's beam_width); a call may override it
+        self.beam_width = int(checkpoint.split_spec(config["decoder"])[1].get("beam_width", 1))
         # CTC folders whose encoder graph also writes the frame logits read a batch in one
         # onnxruntime call; folders exported before that run the encoder, then decoder.onnx.
         self.fused_ctc = self.ctc and LOGITS in self.meta["encoder"].get("outputs", {})
@@ -161,8 +164,9 @@ class OnnxRecognizer:
 
     def _probs(self, memory: np.ndarray, **generate_kwargs: Any) -> Any:
         """Read-out probabilities ``[B, T, K]`` of one encoded batch."""
-        if self.ctc:  # like CTCDecoder.generate, which takes no options
-            return self._ctc_probs(self.decoder_session.run([LOGITS], {MEMORY: memory})[0])
+        if self.ctc:  # CTCDecoder.generate's read-out (beam_width, prune) in numpy
+            logits = self.decoder_session.run([LOGITS], {MEMORY: memory})[0]
+            return self._ctc_probs(logits, **generate_kwargs)
         import torch
 
         loops: dict[str, Any] = {"network": self.network}
@@ -171,9 +175,14 @@ class OnnxRecognizer:
         with torch.inference_mode():
             return self.decoder.generate(torch.from_numpy(memory), **loops, **generate_kwargs)
 
-    def _ctc_probs(self, logits: np.ndarray) -> Any:
-        """Frame logits ``[B, T, K]`` -> the greedy CTC read-out (numpy)."""
-        return collapse_greedy_array(softmax(logits.astype(np.float32)), self.tokenizer.EOS)
+    def _ctc_probs(
+        self, logits: np.ndarray, beam_width: int | None = None, prune: float = 1e-3
+    ) -> Any:
+        """Frame logits ``[B, T, K]`` -> the CTC read-out (numpy), as ``CTCDecoder.generate``:
+        ``beam_width`` defaults to the model's own (1: greedy)."""
+        width = self.beam_width if beam_width is None else beam_width
+        probs = softmax(logits.astype(np.float32))
+        return collapse_ctc_array(probs, self.tokenizer.EOS, width, prune)
 
     def predict(
         self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
@@ -184,7 +193,7 @@ class OnnxRecognizer:
             images = stack_arrays(batch, self.transform)
             if self.fused_ctc:  # one call: the encoder graph writes the frame logits
                 logits = self.encoder_session.run([LOGITS], {IMAGES: images})[0]
-                return self.tokenizer.decode(self._ctc_probs(logits))
+                return self.tokenizer.decode(self._ctc_probs(logits, **generate_kwargs))
             return self.tokenizer.decode(self._probs(self.encode(images), **generate_kwargs))
 
         return predict_in_width_order(images, self.transform, batch_size, read_batch)

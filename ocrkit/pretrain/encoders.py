@@ -78,12 +78,17 @@ def load_encoder(
     trust_pickle: bool = False,
 ) -> nn.Module:
     """Any ocrkit encoder, in eval mode: a pretraining folder, a recognizer folder (its
-    backbone), or a weights file (``.safetensors``) together with ``spec``.
+    backbone; ``default`` and ``tiny`` name the embedded ones), or a weights file
+    (``.safetensors``) together with ``spec``.
 
     Weights are taken under the first of ``backbone.``, ``encoder.``, ``model.encoder.`` or no
     prefix that matches; every encoder tensor must be present.
     """
-    source = Path(source)
+    from ocrkit.models.default import resolve_model_path
+
+    source = resolve_model_path(source)  # 'default', 'tiny': the embedded recognizers
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist")
     if spec is None:
         folder = source if source.is_dir() else source.parent
         spec, saved_size = read_encoder_config(folder)

@@ -76,7 +76,12 @@ def load_backend(
     directory: str | Path, name: str | None = None, device: str | None = None
 ) -> Backend:
     """The backend for the folder's ``format`` (:func:`ocrkit.utils.model_folder.read_config`):
-    a Q-Mask folder or an ocrkit recognizer."""
+    a Q-Mask folder or an ocrkit recognizer; ``default`` and ``tiny`` name the embedded
+    recognizers, as everywhere else."""
+    from ocrkit.models.default import resolve_model_path
+
+    name = name or Path(directory).name
+    directory = resolve_model_path(directory)
     backends = {model_folder.QMASK: QMaskBackend, model_folder.RECOGNIZER: RecognizerBackend}
     try:
         fmt = model_folder.read_config(directory).format

@@ -194,7 +194,7 @@ class ModelServer:
 
         uvicorn runs on a background thread so that the caller's signal handlers stay in charge.
         """
-        log.info("serving %s (%s) on %s", self.backend.name, self.backend.kind, self.url)
+        log.debug("serving %s (%s) on %s", self.backend.name, self.backend.kind, self.url)
         self.start()
         assert self._thread is not None
         while self._thread.is_alive():

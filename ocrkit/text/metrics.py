@@ -32,14 +32,18 @@ class SetMetrics:
     correct: int = 0
     ned_sum: float = 0.0
     confidence_sum: float = 0.0
+    confidences: int = 0  # samples that came with a confidence
 
-    def update(self, prediction: str, target: str, confidence: float = 1.0) -> bool:
-        """Add one sample (both strings already normalized); return whether it was correct."""
+    def update(self, prediction: str, target: str, confidence: float | None = None) -> bool:
+        """Add one sample (both strings already normalized); return whether it was correct.
+        ``confidence`` None (a predictions file without that column) is left out of the mean."""
         ok = prediction == target
         self.samples += 1
         self.correct += int(ok)
         self.ned_sum += normalized_edit_distance(prediction, target)
-        self.confidence_sum += confidence
+        if confidence is not None:
+            self.confidence_sum += confidence
+            self.confidences += 1
         return ok
 
     @property
@@ -53,8 +57,9 @@ class SetMetrics:
         return 100.0 * (1.0 - self.ned_sum / self.samples) if self.samples else 0.0
 
     @property
-    def mean_confidence(self) -> float:
-        return self.confidence_sum / self.samples if self.samples else 0.0
+    def mean_confidence(self) -> float | None:
+        """Mean over the samples that came with a confidence; None when none did."""
+        return self.confidence_sum / self.confidences if self.confidences else None
 
     def as_dict(self) -> dict:
         return {
@@ -62,7 +67,9 @@ class SetMetrics:
             "correct": self.correct,
             "accuracy": round(self.accuracy, 4),
             "ned": round(self.one_minus_ned, 4),
-            "confidence": round(self.mean_confidence, 6),
+            "confidence": None
+            if self.confidences == 0
+            else round(self.confidence_sum / self.confidences, 6),
         }
 
 
@@ -74,6 +81,7 @@ def combine(sets: Iterable[SetMetrics], name: str = "combined") -> SetMetrics:
         total.correct += s.correct
         total.ned_sum += s.ned_sum
         total.confidence_sum += s.confidence_sum
+        total.confidences += s.confidences
     return total
 
 

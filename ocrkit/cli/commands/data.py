@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert = sub.add_parser(
         "convert",
         help="write one or more sources into an STR-layout LMDB",
-        description="Write sources into one LMDB (num-samples, image-%%09d, label-%%09d). "
+        description="Write sources into one LMDB (num-samples, image-%09d, label-%09d). "
         "Encoded images are copied byte for byte; crops are encoded. Corrupt images are "
         "skipped and counted.",
         epilog="example: ocrkit data convert data/iiit5k_train data/svt_train --out lmdb/train "
@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     convert.add_argument("sources", nargs="+", metavar="SRC", help=SPEC_HELP)
     convert.add_argument("--out", required=True, help="output LMDB folder")
-    convert.add_argument("--protocol", help="filter labels (parseq36, cased62, full94, raw)")
+    convert.add_argument(
+        "--protocol", help="filter labels (parseq36, cased62, full94, full95, raw)"
+    )
     convert.add_argument(
         "--normalize-labels",
         action="store_true",

@@ -27,8 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--engine", choices=["rapidocr"], help="use an external engine instead")
     parser.add_argument("--num", type=int, default=64, help="synthetic words to render (64)")
     parser.add_argument("--real", type=int, default=200, help="real crops per test set (200)")
-    parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=Path, default=Path("outputs/demo"), help="output folder (outputs/demo)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the rendered words (0)")
     parser.set_defaults(func=run)
 
 

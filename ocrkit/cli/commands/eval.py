@@ -22,7 +22,8 @@ in the set's labels.tsv (relative to the set directory). With several sets, pref
 set name ('iiit5k_test/images/1.jpg') or use absolute paths. Samples with no prediction score as
 empty predictions and are counted.
 
-Protocols: parseq36 (standard: case-insensitive 0-9a-z), cased62, full94, raw.
+Protocols: parseq36 (standard: case-insensitive 0-9a-z), cased62, full94, full95 (spaces kept),
+raw.
 """
 
 EXAMPLES = """\
@@ -51,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--csv", type=Path, help="write the per-set table as CSV")
     parser.add_argument("--samples", type=Path, help="write per-sample predictions as TSV")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="crops per model call, read in width order (64)"
+    )
     parser.add_argument(
         "--exclude-unreadable",
         action="store_true",

@@ -109,8 +109,11 @@ def embedded_onnx_dir(name: str) -> Any:
         return target
     if Path(name).is_dir():
         return Path(name)
+    import sys
+
     from ocrkit.export.onnx import export_onnx  # torch: only the first time
 
+    print(f"exporting the embedded {name} model to ONNX once, into {target}", file=sys.stderr)
     return export_onnx(embedded_model_dir(name), target)
 
 

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             target = _draw_path(args.draw, path, several)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(encode_image(draw_page(image, page), ".png"))
+            print(f"wrote {target}", file=sys.stderr)  # stderr: stdout may be JSON lines
     if failed:
         print(
             f"ocrkit read: {failed} of {len(paths) + len(problems)} images could not be read",

@@ -29,7 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, metavar="DIR", help="Q-Mask or recognizer folder")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR",
+        help="Q-Mask or recognizer folder, or an embedded recognizer: default or tiny",
+    )
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 = any free)")
     p.add_argument(
         "--host", default="127.0.0.1", help="bind address (default 127.0.0.1, this machine only)"

@@ -1,8 +1,9 @@
-"""``ocrkit viz``: analysis plots of encoders (``ocrkit viz attention``)."""
+"""ocrkit viz: analysis plots of encoders (ocrkit viz attention)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 ATTENTION_HELP = """\
@@ -33,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     attention.add_argument(
-        "--encoder", nargs="+", required=True, metavar="DIR", help="encoder folders"
+        "--encoder",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="encoder folders: pretraining or recognizer folders, or default / tiny",
     )
     attention.add_argument("--names", nargs="+", help="column titles (default: folder names)")
     source = attention.add_mutually_exclusive_group(required=True)
@@ -50,11 +55,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
-def _images(args: argparse.Namespace) -> tuple[list, list[str]]:
+def _images(args: argparse.Namespace) -> tuple[list, list[str], list[str]]:
+    """The images to draw, their titles and why each unreadable named image was left out."""
     from ocrkit.cli.inputs import read_one_image
 
-    if args.images:
-        return [read_one_image(p) for p in args.images], [Path(p).name for p in args.images]
+    if args.images:  # an unreadable image is reported and left out; the others are drawn
+        from ocrkit.cli import CliError
+
+        images, titles, errors = [], [], []
+        for path in args.images:
+            try:
+                images.append(read_one_image(path))
+            except CliError as exc:
+                errors.append(str(exc))
+                continue
+            titles.append(Path(path).name)
+        return images, titles, errors
     from ocrkit.data import open_dataset
 
     dataset = open_dataset(args.data)
@@ -64,7 +80,7 @@ def _images(args: argparse.Namespace) -> tuple[list, list[str]]:
         if sample is not None:
             images.append(sample.image)
             titles.append(sample.label or sample.key)
-    return images, titles
+    return images, titles, []
 
 
 def run_attention(args: argparse.Namespace) -> int:
@@ -79,12 +95,16 @@ def run_attention(args: argparse.Namespace) -> int:
     if len(names) != len(args.encoder):
         raise CliError(f"--names gives {len(names)} titles for {len(args.encoder)} encoders")
     query = parse_query(args.query)
-    images, titles = _images(args)  # before the encoders: a bad image argument fails at once
+    images, titles, errors = _images(args)  # before the encoders: bad images are named at once
     if not images:
-        raise CliError("no readable images; check --images / --data")
+        raise CliError(
+            errors[0] if len(errors) == 1 else "no readable images; check --images / --data"
+        )
+    for error in errors:
+        print(f"ocrkit viz: skipped: {error}", file=sys.stderr)
     encoders = [load_encoder(p).to(args.device) for p in args.encoder]
     img_size = tuple(encoders[0].img_size)
     maps = [[attention_map(e, im, query, args.head, img_size) for e in encoders] for im in images]
     out = draw_attention(images, maps, names, args.out, query, img_size, titles=titles)
     print(f"wrote {out}")
-    return 0
+    return 1 if errors else 0  # as 'ocrkit recognize': the readable ones drawn, the run flagged

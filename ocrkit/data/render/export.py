@@ -91,7 +91,7 @@ def render_to_lmdb(
     samples = iter_encoded(renderer, range(num_samples), num_workers, image_format, quality)
     count = write_lmdb(out_dir, samples, total=num_samples, overwrite=overwrite)
     seconds = time.perf_counter() - start
-    logger.info(
+    logger.debug(  # the CLI prints its own summary line
         "rendered %d images to %s in %.1f s (%.1f images/s, %d workers)",
         count,
         out_dir,

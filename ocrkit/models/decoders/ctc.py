@@ -1,4 +1,5 @@
-"""CTC decoding (Graves et al., ICML 2006): one linear layer over encoder frames, greedy read-out.
+"""CTC decoding (Graves et al., ICML 2006): one linear layer over encoder frames, greedy or
+prefix-beam read-out (``beam_width``, :mod:`ocrkit.models.decoders.ctc_beam`).
 
 The class layout is PaddleOCR's and the tokenizer's at once: class 0 is the CTC blank (the
 tokenizer's EOS id), characters keep their 1-based tokenizer ids. :meth:`CTCDecoder.generate`
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ocrkit.models.decoders.ctc_beam import collapse_ctc_array
 from ocrkit.models.decoders.greedy import collapse_greedy_array
 from ocrkit.text.charset import Charset
 from ocrkit.text.tokenizer import Tokenizer
@@ -48,15 +50,31 @@ def collapse_greedy(probs: torch.Tensor, blank: int = 0, length: int | None = No
     return torch.from_numpy(out).to(device=probs.device, dtype=probs.dtype)
 
 
+def collapse_ctc(
+    probs: torch.Tensor, blank: int = 0, beam_width: int = 1, prune: float = 1e-3
+) -> torch.Tensor:
+    """:func:`collapse_greedy` for ``beam_width`` 1, else the prefix beam search's read-out
+    (:func:`~ocrkit.models.decoders.ctc_beam.collapse_ctc_array` on the probabilities)."""
+    out = collapse_ctc_array(probs.detach().float().cpu().numpy(), blank, beam_width, prune)
+    return torch.from_numpy(out).to(device=probs.device, dtype=probs.dtype)
+
+
 class CTCDecoder(nn.Module):
     """A linear CTC head over encoder tokens ``[B, T, C]`` (PP-OCR's ``CTCHead``)."""
 
     def __init__(
-        self, tokenizer: Tokenizer, in_features: int, max_length: int | None = None
+        self,
+        tokenizer: Tokenizer,
+        in_features: int,
+        max_length: int | None = None,
+        beam_width: int = 1,
     ) -> None:
         super().__init__()
+        if beam_width < 1:
+            raise ValueError(f"beam_width must be at least 1, got {beam_width}")
         self.tokenizer = tokenizer
         self.max_length = max_length or tokenizer.max_length
+        self.beam_width = beam_width  # the read-out's default: 1 greedy, more a prefix beam
         self.fc = nn.Linear(in_features, tokenizer.num_classes)
 
     def logits(self, memory: torch.Tensor) -> torch.Tensor:
@@ -71,10 +89,16 @@ class CTCDecoder(nn.Module):
         loss = ctc_loss_from_targets(log_probs, targets[:, 1:], self.tokenizer.EOS)
         return loss, {}
 
-    def generate(self, memory: torch.Tensor, **_: Any) -> torch.Tensor:
-        """Collapsed greedy read-out ``[B, L, num_classes]`` (see :func:`collapse_greedy`)."""
+    def generate(
+        self, memory: torch.Tensor, beam_width: int | None = None, prune: float = 1e-3
+    ) -> torch.Tensor:
+        """Collapsed read-out ``[B, L, num_classes]``: greedy (:func:`collapse_greedy`), or with
+        ``beam_width > 1`` (default: the decoder's own) the prefix beam search's most likely
+        labelling (:func:`~ocrkit.models.decoders.ctc_beam.collapse_beam_array`; ``prune`` drops
+        classes below that frame probability)."""
         probs = self.logits(memory).float().softmax(-1)
-        return collapse_greedy(probs, self.tokenizer.EOS)
+        width = self.beam_width if beam_width is None else beam_width
+        return collapse_ctc(probs, self.tokenizer.EOS, width, prune)
 
     @torch.no_grad()
     def remap_charset(self, tokenizer: Tokenizer, init_std: float = 0.02) -> dict[str, Any]:

@@ -10,7 +10,15 @@ from ocrkit.cli.commands.tabench.common import parse_kv
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    b = sub.add_parser("build", help="sample a bench from region annotations")
+    b = sub.add_parser(
+        "build",
+        help="sample a bench from region annotations",
+        description="Sample a TABench bench (JSONL of R2T and T2R queries) from region "
+        "annotations (docs/tabench.md, 'Building').",
+        epilog="example:\n  ocrkit tabench build --preset tabench-local --data ../shared/data "
+        "--out bench/tabench-local.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     b.add_argument("--out", required=True, help="bench JSONL to write")
     b.add_argument(
         "--icdar",

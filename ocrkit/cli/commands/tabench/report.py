@@ -8,7 +8,12 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="Markdown report and bar chart from a scores JSON")
+    p = sub.add_parser(
+        "report",
+        help="Markdown report and bar chart from a scores JSON",
+        description="Redraw the Markdown report and bar chart of a scores JSON written by "
+        "'ocrkit tabench score' or 'run' (--json).",
+    )
     p.add_argument("--scores", required=True, help="scores JSON written by score/run --json")
     p.add_argument("--out", required=True, help="Markdown file to write")
     p.add_argument("--plot", help="PNG bar chart to write (default: beside --out)")

@@ -19,7 +19,13 @@ from ocrkit.cli.commands.tabench.common import (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("run", help="ask a model every query, cache the answers, score")
+    r = sub.add_parser(
+        "run",
+        help="ask a model every query, cache the answers, score",
+        description="Ask a model (an OpenAI-compatible endpoint, or a local engine: --engine) "
+        "every query of a bench, cache its answers beside --out (a rerun asks only the missing "
+        "ones) and score them (docs/tabench.md).",
+    )
     add_bench_args(r)
     r.add_argument("--out", required=True, help="predictions JSONL to write (cache beside it)")
     r.add_argument("--endpoint", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
@@ -42,7 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--retries", type=int, default=4, help="retries on 429/5xx/timeouts")
     r.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds")
-    r.add_argument("--max-tokens", type=int, default=512)
+    r.add_argument(
+        "--max-tokens", type=int, default=512, help="longest answer asked of the model (512)"
+    )
     r.add_argument(
         "--api-key-env",
         default="OPENAI_API_KEY",

@@ -18,7 +18,13 @@ from ocrkit.cli.commands.tabench.common import (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("score", help="score a predictions JSONL against a bench")
+    s = sub.add_parser(
+        "score",
+        help="score a predictions JSONL against a bench",
+        description="Score a predictions JSONL against a bench: R2T text accuracy and T2R "
+        "region matching (docs/tabench.md, 'Scoring'); a missing or unparsable answer scores "
+        "as empty and is counted.",
+    )
     add_bench_args(s)
     s.add_argument(
         "--predictions",
