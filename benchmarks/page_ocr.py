@@ -249,6 +249,7 @@ def main() -> None:
     if args.merge:
         parts = [json.loads(Path(p).read_text()) for p in args.merge]
         result = {**parts[0], "sets": [s for p in parts for s in p["sets"]]}
+        result["command"] = " ; ".join(dict.fromkeys(p["command"] for p in parts))
     else:
         result = {
             "hardware": describe_hardware("cpu"),
