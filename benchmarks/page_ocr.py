@@ -5,13 +5,17 @@
     python benchmarks/page_ocr.py --merge runs/a.json runs/b.json --out docs/ocr.json
 
 For each image both pipelines run one after the other on the same decoded image: ocrkit
-(PP-OCRv6 small detector of the ``rapidocr`` wheel + ocrkit's DB post-processing + the embedded
-``default`` recognizer, torch) and ``rapidocr`` 3.x's own ``RapidOCR()`` with its defaults (the
+(PP-OCRv6 small detector of the ``rapidocr`` wheel + ocrkit's DB post-processing with the
+wheel's parameters, so that its boxes are the wheel's + the embedded ``default`` recognizer,
+torch) and ``rapidocr`` 3.x's own ``RapidOCR()`` with its defaults (the
 same detector, its angle classifier, its PP-OCRv6 small recognizer). Seconds per image cover
 detection to the final lines (image decoding and model loading excluded). ``N`` in ``SET:N`` takes
 the first N lines of ``annotations.jsonl``. On IC15 (word ground truth) RapidOCR runs with
 ``return_word_box=True`` (its timing includes that step) and ocrkit's lines are also split into
-words (boxes in proportion to character offsets); both are scored as words as well.
+words (boxes in proportion to character offsets); both are scored as words as well. Two more
+rows read each page again from the boxes of PaddleOCR's own DB post-processing parameters
+(``PADDLE_DB``, same probability map; not timed), which ``ocrkit read`` uses by default since
+this comparison.
 
 Scoring (one-to-one greedy matching by IoU, ICDAR-2015 style): a prediction covering a don't-care
 region (``ignore``) by more than half of its own area is removed; a match needs IoU >= 0.5;
@@ -114,14 +118,14 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
     import torch
 
     from ocrkit.ocr import PageReader, TextDetector
-    from ocrkit.ocr.postprocess import PADDLE_DB
+    from ocrkit.ocr.postprocess import PADDLE_DB, WHEEL_DB
 
     torch.set_num_threads(threads)
     protocol = PROTOCOL.get(name, "parseq36")
     proto = PROTOCOLS.build(protocol, max_length=None)
     norm = proto.normalize_prediction
     t0 = time.perf_counter()
-    reader = PageReader(model, TextDetector(threads=threads))
+    reader = PageReader(model, TextDetector(db=WHEEL_DB, threads=threads))  # the wheel's boxes
     load_ours = time.perf_counter() - t0
     from rapidocr import RapidOCR
 
@@ -136,7 +140,8 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
     rapid(np.full((64, 256, 3), 255, np.uint8))  # loads its models (lazily created)
     load_rapid = time.perf_counter() - t0
     word_level = name == "ic15_train"  # word ground truth: RapidOCR's word boxes too
-    keys = ("ocrkit", "ocrkit_words", "rapidocr", "rapidocr_words", "det_wheel", "det_paddle")
+    keys = ("ocrkit", "ocrkit_words", "ocrkit_paddle_db", "ocrkit_paddle_db_words", "rapidocr",
+            "rapidocr_words", "det_wheel", "det_paddle")  # fmt: skip
     systems = {k: Counts() for k in keys}
     seconds = {"ocrkit": 0.0, "rapidocr": 0.0}
     word_failures = 0
@@ -152,16 +157,21 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
         t0 = time.perf_counter()
         out = rapid(np.ascontiguousarray(image[..., ::-1]), return_word_box=word_level)
         seconds["rapidocr"] += time.perf_counter() - t0
-        paddle, _ = reader.detector.boxes(prob, frame, image.shape[:2], PADDLE_DB)
+        paddle, paddle_scores = reader.detector.boxes(prob, frame, image.shape[:2], PADDLE_DB)
+        # the same page read again from PaddleOCR's boxes (not timed): what switching would give
+        paddle_lines = reader.read_regions(image, paddle, paddle_scores)
         score_image(systems["det_wheel"], [q.tolist() for q in quads], None, gts, norm)
         score_image(systems["det_paddle"], [q.tolist() for q in paddle], None, gts, norm)
         score_image(
             systems["ocrkit"], [ln.polygon for ln in lines], [ln.text for ln in lines], gts, norm
         )
-        words = [w for ln in lines for w in ln.words]
-        score_image(
-            systems["ocrkit_words"], [w.polygon for w in words], [w.text for w in words], gts, norm
-        )
+        for key, found in (("ocrkit", lines), ("ocrkit_paddle_db", paddle_lines)):
+            if key != "ocrkit":
+                polys, texts = [ln.polygon for ln in found], [ln.text for ln in found]
+                score_image(systems[key], polys, texts, gts, norm)
+            words = [w for ln in found for w in ln.words]
+            polys, texts = [w.polygon for w in words], [w.text for w in words]
+            score_image(systems[f"{key}_words"], polys, texts, gts, norm)
         boxes = [] if out.boxes is None else [np.asarray(b).tolist() for b in out.boxes]
         score_image(systems["rapidocr"], boxes, list(out.txts or []), gts, norm)
         if word_level:
@@ -210,8 +220,10 @@ def summarize(name, n, planned, proto, loads, seconds, systems) -> dict:
 
 
 NAMES = {
-    "ocrkit": "ocrkit read (lines)",
-    "ocrkit_words": "ocrkit read (words split from lines)",
+    "ocrkit": "ocrkit read, the wheel's DB parameters (lines)",
+    "ocrkit_words": "ocrkit read, the wheel's DB parameters (words split from lines)",
+    "ocrkit_paddle_db": "ocrkit read, PaddleOCR's DB parameters: its default (lines)",
+    "ocrkit_paddle_db_words": "ocrkit read, PaddleOCR's DB parameters: its default (words)",
     "rapidocr": "RapidOCR 3.x full pipeline (lines)",
     "rapidocr_words": "RapidOCR 3.x full pipeline (its word boxes)",
     "det_wheel": "detector only, wheel's DB parameters",

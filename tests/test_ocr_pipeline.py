@@ -40,9 +40,10 @@ def test_detector_matches_the_wheel_on_the_same_image() -> None:
     from rapidocr import RapidOCR
 
     from ocrkit.ocr import TextDetector
+    from ocrkit.ocr.postprocess import WHEEL_DB
 
     image, _ = render_page()
-    ours, _ = TextDetector(threads=1)(image)
+    ours, _ = TextDetector(db=WHEEL_DB, threads=1)(image)  # the wheel's own parameters
     params = {"Global.log_level": "error", "EngineConfig.onnxruntime.intra_op_num_threads": 1}
     theirs = RapidOCR(params=params)._load_det_model()(np.ascontiguousarray(image[..., ::-1]))
     key = lambda b: (np.mean(b, 0)[1] // 50, np.mean(b, 0)[0])  # noqa: E731  rows 50 px apart

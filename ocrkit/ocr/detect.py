@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ocrkit.ocr.postprocess import WHEEL_DB, DBParams, boxes_from_prob
+from ocrkit.ocr.postprocess import DEFAULT_DB, DBParams, boxes_from_prob
 
 DET_MODEL_NAME = "PP-OCRv6_det_small.onnx"
 
@@ -112,7 +112,7 @@ class TextDetector:
     def __init__(
         self,
         model: str | Path | None = None,
-        db: DBParams = WHEEL_DB,
+        db: DBParams = DEFAULT_DB,
         resize: ResizeParams = WHEEL_RESIZE,
         threads: int = 0,
         providers: list | None = None,

@@ -18,7 +18,7 @@ import numpy as np
 
 from ocrkit.ocr.detect import WHEEL_RESIZE, ResizeParams, TextDetector
 from ocrkit.ocr.layout import crop_quad, reading_order, word_quads
-from ocrkit.ocr.postprocess import WHEEL_DB, DBParams
+from ocrkit.ocr.postprocess import DEFAULT_DB, DBParams
 
 
 def _points(quad: np.ndarray) -> list[list[float]]:
@@ -126,7 +126,7 @@ class PageReader:
         detector: TextDetector | None = None,
         *,
         det_model: str | Path | None = None,
-        db: DBParams = WHEEL_DB,
+        db: DBParams = DEFAULT_DB,
         resize: ResizeParams = WHEEL_RESIZE,
         min_confidence: float = 0.5,
         batch_size: int = 16,

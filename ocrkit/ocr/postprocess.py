@@ -21,9 +21,10 @@ import shapely
 
 @dataclass(frozen=True)
 class DBParams:
-    """DB post-processing parameters; defaults are the ``rapidocr`` 3.10 wheel's ``config.yaml``
-    (``Det``); PaddleOCR's own inference defaults are ``box_thresh=0.6, unclip_ratio=1.5,
-    use_dilation=False``."""
+    """DB post-processing parameters; the field defaults are the ``rapidocr`` 3.10 wheel's
+    ``config.yaml`` (``Det``, :data:`WHEEL_DB`); PaddleOCR's own inference defaults
+    (:data:`PADDLE_DB`: ``box_thresh=0.6, unclip_ratio=1.5, use_dilation=False``) are what
+    ocrkit's detector uses unless told otherwise (:data:`DEFAULT_DB`)."""
 
     thresh: float = 0.3
     box_thresh: float = 0.5
@@ -40,6 +41,10 @@ class DBParams:
 
 WHEEL_DB = DBParams()
 PADDLE_DB = DBParams(box_thresh=0.6, unclip_ratio=1.5, use_dilation=False)
+# PaddleOCR's parameters are ocrkit's default: from the same probability maps they find more of
+# the boxes of ICDAR 2015 and SROIE pages and read more text end to end (docs/ocr.md, measured)
+DB_PRESETS = {"paddle": PADDLE_DB, "wheel": WHEEL_DB}
+DEFAULT_DB = PADDLE_DB
 
 
 def mini_box(points: np.ndarray) -> tuple[np.ndarray, float]:
@@ -87,7 +92,7 @@ def order_clockwise(pts: np.ndarray) -> np.ndarray:
 
 
 def boxes_from_prob(
-    prob: np.ndarray, dest_size: tuple[int, int], params: DBParams = WHEEL_DB
+    prob: np.ndarray, dest_size: tuple[int, int], params: DBParams = DEFAULT_DB
 ) -> tuple[np.ndarray, np.ndarray]:
     """Quadrilaterals ``(N, 4, 2)`` in the ``dest_size = (width, height)`` frame and their
     scores ``(N,)`` from a probability map ``(H, W)``."""
