@@ -50,3 +50,13 @@ def test_t2r_finds_words_inside_a_line(engine) -> None:
     target = [20 + rw, 80 - h, 20 + w, 80 + base]
     m = match_regions(engine.t2r(image, "APPLE"), [target])
     assert (m.tp, m.fp, m.fn) == (1, 0, 0)
+
+
+def test_engine_db_option_picks_the_preset() -> None:
+    from ocrkit.ocr.postprocess import PADDLE_DB, WHEEL_DB
+    from ocrkit.tabench.engines.ocrkit import OcrkitEngine
+
+    assert OcrkitEngine(model="tiny", threads=1).reader.detector.db == PADDLE_DB
+    assert OcrkitEngine(model="tiny", threads=1, db="wheel").reader.detector.db == WHEEL_DB
+    with pytest.raises(ValueError, match="db='nope'"):
+        OcrkitEngine(model="tiny", db="nope")

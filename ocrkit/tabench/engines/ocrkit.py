@@ -8,7 +8,8 @@ a TABench text anchorer, ``--engine ocrkit``.
   proportion to character offsets (:func:`ocrkit.ocr.layout.word_quads`).
 
 Options (``--engine-opt``): ``model`` (recognizer folder, ``default`` or ``tiny``), ``threads``,
-``word_boxes``, ``min_confidence``, ``batch_size``.
+``word_boxes``, ``min_confidence``, ``batch_size``, ``db`` (``paddle``, the default, or
+``wheel``: the DB post-processing preset, as ``ocrkit read --db``).
 """
 
 from __future__ import annotations
@@ -32,15 +33,19 @@ class OcrkitEngine(PageEngine):
         min_confidence: float = 0.5,
         threads: int = 0,
         batch_size: int = 16,
+        db: str = "paddle",
         reader: Any = None,
     ) -> None:
         super().__init__()
         if reader is None:
             from ocrkit.ocr import PageReader, TextDetector
+            from ocrkit.ocr.postprocess import DB_PRESETS
 
+            if db not in DB_PRESETS:
+                raise ValueError(f"engine option db={db!r}: choose {' or '.join(DB_PRESETS)}")
             reader = PageReader(
                 str(model),
-                TextDetector(threads=int(threads)),
+                TextDetector(db=DB_PRESETS[db], threads=int(threads)),
                 min_confidence=float(min_confidence),
                 batch_size=int(batch_size),
             )
