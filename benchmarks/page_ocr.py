@@ -162,13 +162,9 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
         paddle_lines = reader.read_regions(image, paddle, paddle_scores)
         score_image(systems["det_wheel"], [q.tolist() for q in quads], None, gts, norm)
         score_image(systems["det_paddle"], [q.tolist() for q in paddle], None, gts, norm)
-        score_image(
-            systems["ocrkit"], [ln.polygon for ln in lines], [ln.text for ln in lines], gts, norm
-        )
         for key, found in (("ocrkit", lines), ("ocrkit_paddle_db", paddle_lines)):
-            if key != "ocrkit":
-                polys, texts = [ln.polygon for ln in found], [ln.text for ln in found]
-                score_image(systems[key], polys, texts, gts, norm)
+            polys, texts = [ln.polygon for ln in found], [ln.text for ln in found]
+            score_image(systems[key], polys, texts, gts, norm)
             words = [w for ln in found for w in ln.words]
             polys, texts = [w.polygon for w in words], [w.text for w in words]
             score_image(systems[f"{key}_words"], polys, texts, gts, norm)

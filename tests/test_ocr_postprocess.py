@@ -82,12 +82,13 @@ def test_order_clockwise_from_any_order() -> None:
 def test_db_presets_and_the_read_options() -> None:
     from dataclasses import replace
 
-    from ocrkit.cli.commands.read import db_params
-    from ocrkit.ocr.postprocess import DEFAULT_DB, PADDLE_DB, WHEEL_DB
+    from ocrkit.ocr.postprocess import DEFAULT_DB, PADDLE_DB, WHEEL_DB, db_preset
 
     # PaddleOCR's parameters are the default (docs/ocr.md: measured on ICDAR 2015 and SROIE)
     assert DEFAULT_DB == PADDLE_DB == DBParams(box_thresh=0.6, unclip_ratio=1.5, use_dilation=False)
     assert DBParams(box_thresh=0.5, unclip_ratio=1.6, use_dilation=True) == WHEEL_DB
-    assert db_params("wheel", None, None) == WHEEL_DB
-    assert db_params("paddle", 0.7, None) == replace(PADDLE_DB, box_thresh=0.7)
-    assert db_params("wheel", None, 2.0) == replace(WHEEL_DB, unclip_ratio=2.0)
+    assert db_preset("wheel", box_thresh=None, unclip_ratio=None) == WHEEL_DB
+    assert db_preset("paddle", box_thresh=0.7, unclip_ratio=None) == replace(
+        PADDLE_DB, box_thresh=0.7
+    )
+    assert db_preset("wheel", unclip_ratio=2.0) == replace(WHEEL_DB, unclip_ratio=2.0)

@@ -12,7 +12,7 @@ from word_fixtures import WORDS, word_image
 
 from ocrkit.data.transforms import PPOCRResize
 from ocrkit.models import Recognizer
-from ocrkit.models.decoders.ctc import collapse_greedy
+from ocrkit.models.decoders.ctc import collapse_ctc
 from ocrkit.text.charset import Charset
 from ocrkit.text.tokenizer import Tokenizer
 
@@ -91,7 +91,7 @@ def test_collapse_greedy_drops_repeats_then_blanks():
     for t, k in enumerate(path):
         probs[0, t, k] = 0.8
     probs[0, 3, 1] = 0.6
-    out = collapse_greedy(probs)
+    out = collapse_ctc(probs)
     assert out.shape == (1, 4, 3)
     assert out[0].argmax(-1).tolist() == [1, 1, 2, 0]
     tok = Tokenizer(Charset.from_string("ab"))

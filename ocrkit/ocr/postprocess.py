@@ -12,7 +12,7 @@ so that no extra dependency is needed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -45,6 +45,14 @@ PADDLE_DB = DBParams(box_thresh=0.6, unclip_ratio=1.5, use_dilation=False)
 # the boxes of ICDAR 2015 and SROIE pages and read more text end to end (docs/ocr.md, measured)
 DB_PRESETS = {"paddle": PADDLE_DB, "wheel": WHEEL_DB}
 DEFAULT_DB = PADDLE_DB
+
+
+def db_preset(name: str, **overrides: float | None) -> DBParams:
+    """The preset ``name`` (``paddle``, ``wheel``) with the ``overrides`` that are not None
+    (``ocrkit read --db/--box-thresh/--unclip-ratio``, TABench's ``--engine-opt db=``)."""
+    if name not in DB_PRESETS:
+        raise ValueError(f"db={name!r}: choose {' or '.join(DB_PRESETS)}")
+    return replace(DB_PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
 def mini_box(points: np.ndarray) -> tuple[np.ndarray, float]:

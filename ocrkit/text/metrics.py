@@ -67,9 +67,7 @@ class SetMetrics:
             "correct": self.correct,
             "accuracy": round(self.accuracy, 4),
             "ned": round(self.one_minus_ned, 4),
-            "confidence": None
-            if self.confidences == 0
-            else round(self.confidence_sum / self.confidences, 6),
+            "confidence": None if self.mean_confidence is None else round(self.mean_confidence, 6),
         }
 
 

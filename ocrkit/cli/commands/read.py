@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from ocrkit.cli import CliError, add_model_source
 
@@ -58,16 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def db_params(preset: str, box_thresh: float | None, unclip_ratio: float | None) -> Any:
-    """The ``--db`` preset with ``--box-thresh`` / ``--unclip-ratio`` where given."""
-    from dataclasses import replace
-
-    from ocrkit.ocr.postprocess import DB_PRESETS
-
-    changes = {"box_thresh": box_thresh, "unclip_ratio": unclip_ratio}
-    return replace(DB_PRESETS[preset], **{k: v for k, v in changes.items() if v is not None})
-
-
 def _draw_path(out: str, image: str, several: bool) -> Path:
     if not several:
         return Path(out)
@@ -78,13 +67,14 @@ def run(args: argparse.Namespace) -> int:
     from ocrkit.cli.commands.export import load_model
     from ocrkit.data.image_io import CorruptImageError, decode_image, encode_image
     from ocrkit.ocr import PageReader, TextDetector
+    from ocrkit.ocr.postprocess import db_preset
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     try:
         detector = TextDetector(
             args.det_model,
-            db=db_params(args.db, args.box_thresh, args.unclip_ratio),
+            db=db_preset(args.db, box_thresh=args.box_thresh, unclip_ratio=args.unclip_ratio),
             threads=args.threads,
         )
     except ImportError as exc:

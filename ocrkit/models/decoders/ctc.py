@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ocrkit.models.decoders.ctc_beam import collapse_ctc_array
-from ocrkit.models.decoders.greedy import collapse_greedy_array
 from ocrkit.text.charset import Charset
 from ocrkit.text.tokenizer import Tokenizer
 
@@ -41,20 +40,13 @@ def ctc_loss_from_targets(log_probs: torch.Tensor, targets: torch.Tensor, eos: i
     )
 
 
-def collapse_greedy(probs: torch.Tensor, blank: int = 0, length: int | None = None) -> torch.Tensor:
-    """Greedy CTC path of ``probs [B, T, K]`` as ``[B, L, K]``: the frames that emit a character
-    (argmax not blank, not a repeat of the previous frame), left-aligned, then one-hot blank rows
-    (:func:`~ocrkit.models.decoders.greedy.collapse_greedy_array` on the probabilities).
-    """
-    out = collapse_greedy_array(probs.detach().float().cpu().numpy(), blank, length)
-    return torch.from_numpy(out).to(device=probs.device, dtype=probs.dtype)
-
-
 def collapse_ctc(
     probs: torch.Tensor, blank: int = 0, beam_width: int = 1, prune: float = 1e-3
 ) -> torch.Tensor:
-    """:func:`collapse_greedy` for ``beam_width`` 1, else the prefix beam search's read-out
-    (:func:`~ocrkit.models.decoders.ctc_beam.collapse_ctc_array` on the probabilities)."""
+    """The collapsed read-out ``[B, L, K]`` of ``probs [B, T, K]``: greedy for ``beam_width`` 1
+    (the frames that emit a character, left-aligned, then one-hot blank rows), else the prefix
+    beam search's (:func:`~ocrkit.models.decoders.ctc_beam.collapse_ctc_array` on the
+    probabilities)."""
     out = collapse_ctc_array(probs.detach().float().cpu().numpy(), blank, beam_width, prune)
     return torch.from_numpy(out).to(device=probs.device, dtype=probs.dtype)
 
@@ -92,7 +84,7 @@ class CTCDecoder(nn.Module):
     def generate(
         self, memory: torch.Tensor, beam_width: int | None = None, prune: float = 1e-3
     ) -> torch.Tensor:
-        """Collapsed read-out ``[B, L, num_classes]``: greedy (:func:`collapse_greedy`), or with
+        """Collapsed read-out ``[B, L, num_classes]`` (:func:`collapse_ctc`): greedy, or with
         ``beam_width > 1`` (default: the decoder's own) the prefix beam search's most likely
         labelling (:func:`~ocrkit.models.decoders.ctc_beam.collapse_beam_array`; ``prune`` drops
         classes below that frame probability)."""

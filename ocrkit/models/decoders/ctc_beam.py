@@ -39,9 +39,7 @@ def prefix_beam_search(
     beams: dict[Prefix, tuple[float, float]] = {(): (1.0, 0.0)}  # prefix -> (p blank, p char)
     log_scale = 0.0  # the beams are rescaled each frame so long inputs do not underflow
     for frame in probs:
-        candidates = set(np.flatnonzero(frame > prune).tolist())
-        candidates.discard(blank)
-        candidates.add(int(frame.argmax()))
+        candidates = set(np.flatnonzero(frame > prune).tolist()) | {int(frame.argmax())}
         candidates.discard(blank)
         p_blank = float(frame[blank])
         if not candidates:  # a blank-only frame (most of them): every path ends in a blank
@@ -93,7 +91,6 @@ def collapse_beam_array(
     beam_width: int = 8,
     blank: int = 0,
     prune: float = 1e-3,
-    length: int | None = None,
 ) -> np.ndarray:
     """Beam-search read-out of ``probs [B, T, K]`` in the layout of
     :func:`~ocrkit.models.decoders.greedy.collapse_greedy_array`: ``[B, L, K]``, one row per
@@ -105,12 +102,10 @@ def collapse_beam_array(
     labelling is the greedy one, that alignment is the greedy path and the rows' maxima are the
     greedy rows' (the confidences are equal)."""
     readings = [prefix_beam_search(row, beam_width, blank, prune)[0] for row in probs]
-    longest = max((len(ids) for ids in readings), default=0)
-    length = int(length if length is not None else longest + 1)
+    length = max((len(ids) for ids in readings), default=0) + 1
     greedy = collapse_greedy_array(probs, blank, length)
     out = greedy.copy()
     for b, ids in enumerate(readings):
-        ids = ids[: length - 1]
         if _greedy_ids(greedy[b], blank) == ids:
             continue  # the greedy path is the labelling's best alignment: its rows as they are
         out[b] = 0.0

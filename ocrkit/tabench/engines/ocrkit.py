@@ -39,13 +39,11 @@ class OcrkitEngine(PageEngine):
         super().__init__()
         if reader is None:
             from ocrkit.ocr import PageReader, TextDetector
-            from ocrkit.ocr.postprocess import DB_PRESETS
+            from ocrkit.ocr.postprocess import db_preset
 
-            if db not in DB_PRESETS:
-                raise ValueError(f"engine option db={db!r}: choose {' or '.join(DB_PRESETS)}")
             reader = PageReader(
                 str(model),
-                TextDetector(db=DB_PRESETS[db], threads=int(threads)),
+                TextDetector(db=db_preset(db), threads=int(threads)),
                 min_confidence=float(min_confidence),
                 batch_size=int(batch_size),
             )
