@@ -12,7 +12,9 @@ same detector, its angle classifier, its PP-OCRv6 small recognizer). Seconds per
 detection to the final lines (image decoding and model loading excluded). ``N`` in ``SET:N`` takes
 the first N lines of ``annotations.jsonl``. On IC15 (word ground truth) RapidOCR runs with
 ``return_word_box=True`` (its timing includes that step) and ocrkit's lines are also split into
-words (boxes in proportion to character offsets); both are scored as words as well. Two more
+words (cut where the CTC alignment puts the characters, ``ocrkit read``'s default; for PaddleOCR's
+DB parameters also in proportion to character offsets, from the same readings); all are scored
+as words as well. Two more
 rows read each page again from the boxes of PaddleOCR's own DB post-processing parameters
 (``PADDLE_DB``, same probability map; not timed), which ``ocrkit read`` uses by default since
 this comparison.
@@ -28,6 +30,8 @@ whitespace collapsed; no length limit); ground truth that the protocol empties i
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -140,8 +144,11 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
     rapid(np.full((64, 256, 3), 255, np.uint8))  # loads its models (lazily created)
     load_rapid = time.perf_counter() - t0
     word_level = name == "ic15_train"  # word ground truth: RapidOCR's word boxes too
-    keys = ("ocrkit", "ocrkit_words", "ocrkit_paddle_db", "ocrkit_paddle_db_words", "rapidocr",
-            "rapidocr_words", "det_wheel", "det_paddle")  # fmt: skip
+    keys = ("ocrkit", "ocrkit_words", "ocrkit_paddle_db", "ocrkit_paddle_db_words",
+            "ocrkit_paddle_db_words_proportional", "rapidocr", "rapidocr_words", "det_wheel",
+            "det_paddle")  # fmt: skip
+    # the same readings with word boxes cut in proportion to character offsets (no positions)
+    proportional = PageReader(WithoutPositions(reader.recognizer), reader.detector)
     systems = {k: Counts() for k in keys}
     seconds = {"ocrkit": 0.0, "rapidocr": 0.0}
     word_failures = 0
@@ -160,6 +167,10 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
         paddle, paddle_scores = reader.detector.boxes(prob, frame, image.shape[:2], PADDLE_DB)
         # the same page read again from PaddleOCR's boxes (not timed): what switching would give
         paddle_lines = reader.read_regions(image, paddle, paddle_scores)
+        paddle_words = [w for ln in proportional.read_regions(image, paddle, paddle_scores)
+                        for w in ln.words]  # fmt: skip
+        polys, texts = [w.polygon for w in paddle_words], [w.text for w in paddle_words]
+        score_image(systems["ocrkit_paddle_db_words_proportional"], polys, texts, gts, norm)
         score_image(systems["det_wheel"], [q.tolist() for q in quads], None, gts, norm)
         score_image(systems["det_paddle"], [q.tolist() for q in paddle], None, gts, norm)
         for key, found in (("ocrkit", lines), ("ocrkit_paddle_db", paddle_lines)):
@@ -185,6 +196,22 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
             if word_level:
                 result["rapidocr_images_without_word_boxes"] = word_failures
             yield result
+
+
+class WithoutPositions:
+    """A predictor answering as ``recognizer`` without ``char_positions`` (so word boxes are cut
+    in proportion to character offsets), from a cache of the crops it has read: no second
+    recognition of a page."""
+
+    def __init__(self, recognizer) -> None:
+        self.recognizer, self.cache = recognizer, {}
+
+    def predict(self, crops: list, batch_size: int = 16) -> list:
+        keys = [hashlib.sha1(c.tobytes() + str(c.shape).encode()).hexdigest() for c in crops]
+        todo = [c for c, k in zip(crops, keys) if k not in self.cache]
+        for c, p in zip(todo, self.recognizer.predict(todo, batch_size=batch_size) if todo else []):
+            self.cache[hashlib.sha1(c.tobytes() + str(c.shape).encode()).hexdigest()] = p
+        return [dataclasses.replace(self.cache[k], char_positions=[]) for k in keys]
 
 
 def _is_word(entry) -> bool:
@@ -220,6 +247,7 @@ NAMES = {
     "ocrkit_words": "ocrkit read, the wheel's DB parameters (words split from lines)",
     "ocrkit_paddle_db": "ocrkit read, PaddleOCR's DB parameters: its default (lines)",
     "ocrkit_paddle_db_words": "ocrkit read, PaddleOCR's DB parameters: its default (words)",
+    "ocrkit_paddle_db_words_proportional": "the same, word boxes in proportion to offsets",
     "rapidocr": "RapidOCR 3.x full pipeline (lines)",
     "rapidocr_words": "RapidOCR 3.x full pipeline (its word boxes)",
     "det_wheel": "detector only, wheel's DB parameters",

@@ -25,11 +25,18 @@ class Sample:
 
 @dataclass
 class Prediction:
-    """A recognizer's answer for one image."""
+    """A recognizer's answer for one image.
+
+    ``char_positions``: each character's centre along the image's width, 0 (left edge) to 1
+    (right edge), from the CTC alignment (empty for decoders without one). ``error`` says why an
+    input could not be read (``text`` is then empty and ``confidence`` 0, so results stay
+    aligned with the inputs)."""
 
     text: str
     confidence: float = 1.0
     char_confidences: list[float] = field(default_factory=list)
+    char_positions: list[float] = field(default_factory=list)
+    error: str | None = None
 
 
 @runtime_checkable

@@ -13,6 +13,7 @@ import torch
 from ocrkit.models.decoders.ctc import CTCDecoder
 from ocrkit.models.decoders.ctc_beam import (
     best_alignment,
+    char_centers,
     collapse_ctc_array,
     prefix_beam_search,
 )
@@ -125,6 +126,38 @@ def test_empty_reading_reads_like_greedy():
     assert np.array_equal(collapse_ctc_array(probs, beam_width=4), collapse_ctc_array(probs))
 
 
+def test_char_centers_are_the_middles_of_the_alignment_runs():
+    # greedy path a a _ b _ _ (blank 0): 'a' spans frames 0-1, 'b' frame 3, of 6
+    probs = np.full((1, 6, 3), 0.1)
+    for t, k in enumerate([1, 1, 0, 2, 0, 0]):
+        probs[0, t, k] = 0.8
+    (centers,) = char_centers(probs, collapse_ctc_array(probs))
+    assert centers == pytest.approx([2 / 12, 7 / 12])
+    # greedy reads '' (0.6 * 0.55); the beam reads 'a', whose best path is _ a (0.6 * 0.45 >
+    # 0.4 * 0.55 for a _): 'a' sits on frame 1 of 2
+    probs = np.array([[[0.6, 0.4], [0.55, 0.45]]])
+    rows = collapse_ctc_array(probs, beam_width=4)
+    assert char_centers(probs, rows) == [[0.75]] and char_centers(
+        probs, collapse_ctc_array(probs)
+    ) == [[]]
+
+
+def test_positions_are_fractions_of_the_unpadded_image():
+    from ocrkit.data.transforms import PPOCRResize
+    from ocrkit.models.preprocess import predict_in_width_order
+    from ocrkit.text.tokenizer import Decoded
+
+    transform = PPOCRResize((48, 320))
+    images = [np.zeros((48, 96, 3), np.uint8), np.zeros((24, 240, 3), np.uint8)]
+    assert transform.content_fractions(images) == [96 / 480, 1.0]  # batch width 48 * 10
+
+    def read_batch(batch):  # characters at 10% and 20% of the padded input
+        return [Decoded("ab", 0.9, [0.9, 1.0], [0.1, 0.2]) for _ in batch]
+
+    narrow, wide = predict_in_width_order(images, transform, 2, read_batch)
+    assert narrow.char_positions == [0.5, 1.0] and wide.char_positions == [0.1, 0.2]
+
+
 def _ctc_model(beam_width: int):
     from ocrkit.models import Recognizer
 
@@ -178,3 +211,6 @@ def test_onnx_runtime_reads_with_the_saved_beam_width(tmp_path):
         assert [p.text for p in got] == [p.text for p in expected]
         for a, b in zip(got, expected):
             assert a.confidence == pytest.approx(b.confidence, rel=1e-3, abs=1e-7)
+            # positions on both paths (their values: near-uniform random frames have near-tied
+            # alignments that float noise breaks either way; char_centers is tested above)
+            assert len(a.char_positions) == len(a.text) == len(b.char_positions)

@@ -88,3 +88,16 @@ def test_cli_recognize_uses_the_embedded_model(
     assert main(["recognize", str(path), "--json"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["text"].lower() == WORDS[0]
+    assert len(record["char_positions"]) == len(record["text"])
+
+
+def test_character_positions_follow_the_glyphs(model) -> None:
+    """A word, and the same word with a blank right half as wide again: the characters keep
+    their place in pixels, so their positions (fractions of the width) halve."""
+    image = _renderings()[0]
+    padded = np.concatenate([image, np.full_like(image, 255)], axis=1)
+    plain, wide = model.recognize([image, padded])
+    assert plain.text == wide.text and len(plain.char_positions) == len(plain.text)
+    assert plain.char_positions == sorted(plain.char_positions)
+    assert 0 < plain.char_positions[0] < 0.3 and 0.7 < plain.char_positions[-1] < 1
+    np.testing.assert_allclose(wide.char_positions, np.array(plain.char_positions) / 2, atol=0.03)

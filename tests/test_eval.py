@@ -199,6 +199,10 @@ def test_cli_eval_predictions_contract(tmp_path, capsys):
     assert (
         len((tmp_path / "s.tsv").read_text().splitlines()) == 1 + 3 + 1 + 1 + 2 + 1
     )  # header, A, B, A:small, A:large, B:large
+    rows = [line.split("\t") for line in (tmp_path / "s.tsv").read_text().splitlines()]
+    assert rows[0][6:8] == ["correct", "norm_edit_distance"]
+    peer = next(r for r in rows if r[0] == "setA" and r[3] == "peer")  # 'pear': 1 of 4 wrong
+    assert peer[6:9] == ["0", "0.2500", ""]  # no confidence given: an empty field
 
 
 def test_fig4_training_corpus_uses_the_same_shrink_pad(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ocrkit.ocr.layout import crop_quad, reading_order, word_quads
+from ocrkit.ocr.layout import crop_quad, reading_order, word_extents, word_quads
 
 
 def _text_image() -> np.ndarray:
@@ -73,6 +73,24 @@ def test_word_boxes_follow_character_offsets() -> None:
     np.testing.assert_allclose(first, [[20, 0], [20, 40], [0, 40], [0, 0]], atol=1e-5)
 
 
+def test_word_cuts_follow_character_positions() -> None:
+    # pitch 0.1 (a->b, c->d): "ab" ends half a pitch past b (0.25), "cd" starts half a pitch
+    # before c (0.55); the line's outer edges stay the detector's
+    cuts = word_extents("ab cd", [0.1, 0.2, 0.3, 0.6, 0.7])
+    assert [(w, s, e) for w, s, e, _, _ in cuts] == [("ab", 0, 2), ("cd", 3, 5)]
+    np.testing.assert_allclose([c[3:] for c in cuts], [[0.0, 0.25], [0.55, 1.0]])
+    # no two-character word: pitch 1/3 of the line; half of it would cross the midpoint (0.4)
+    np.testing.assert_allclose([c[3:] for c in word_extents("a b", [0.3, 0.4, 0.5])],
+                               [[0.0, 0.4], [0.4, 1.0]])  # fmt: skip
+    assert word_extents("word", [0.2, 0.4, 0.6, 0.8]) == [("word", 0, 4, 0.0, 1.0)]
+    # positions that do not match the text: proportional cuts, as without them
+    assert word_extents("ab cd", [0.5]) == word_extents("ab cd")
+    np.testing.assert_allclose([c[3:] for c in word_extents("ab cd")], [[0, 0.4], [0.6, 1]])
+    quad = np.array([[0, 0], [200, 0], [200, 20], [0, 20]], np.float32)
+    _, (_, _, _, second) = word_quads(quad, "ab cd", positions=[0.1, 0.2, 0.3, 0.6, 0.7])
+    np.testing.assert_allclose(second, [[110, 0], [200, 0], [200, 20], [110, 20]], atol=1e-4)
+
+
 def test_detector_input_sizes_follow_the_wheel_rules() -> None:
     from ocrkit.ocr.detect import prepare
 
@@ -99,3 +117,29 @@ def test_the_detection_side_imports_no_torch() -> None:
     code = "import sys, ocrkit.ocr, ocrkit.ocr.draw; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_page_reader_cuts_words_where_the_recognizer_places_characters() -> None:
+    from ocrkit.ocr import PageReader
+    from ocrkit.types import Prediction
+
+    class Fixed:  # a predictor reading every crop as "ab cd", with or without positions
+        def __init__(self, positions: list[float]) -> None:
+            self.positions = positions
+
+        def predict(self, crops, batch_size=16):
+            return [Prediction("ab cd", 0.9, [0.9] * 5, self.positions) for _ in crops]
+
+    image = np.zeros((40, 240, 3), np.uint8)
+    quads = np.array([[[0, 0], [200, 0], [200, 20], [0, 20]]], np.float32)
+    boxes = {}
+    for name, positions in (("aligned", [0.1, 0.2, 0.3, 0.6, 0.7]), ("proportional", [])):
+        (line,) = PageReader(Fixed(positions), detector=object()).read_regions(
+            image, quads, np.ones(1)
+        )
+        boxes[name] = [(w.text, w.box) for w in line.words]
+    assert boxes["aligned"] == [("ab", [0.0, 0.0, 50.0, 20.0]), ("cd", [110.0, 0.0, 200.0, 20.0])]
+    assert boxes["proportional"] == [
+        ("ab", [0.0, 0.0, 80.0, 20.0]),
+        ("cd", [120.0, 0.0, 200.0, 20.0]),
+    ]

@@ -182,6 +182,8 @@ def test_predictor_and_recognize_inputs(by_case, tmp_path):
     many = onnx_model.recognize([str(tmp_path / "w.png"), Image.fromarray(image), image])
     assert [p.text for p in many] == [one[0].text] * 3
     assert onnx_model.predict([]) == []
+    skipped = onnx_model.recognize([tmp_path / "absent.png", image])  # skipped, the rest read
+    assert [p.text for p in skipped] == ["", one[0].text] and skipped[0].error
 
 
 def test_missing_onnxruntime_is_a_clear_error(tmp_path, monkeypatch):

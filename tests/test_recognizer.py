@@ -141,6 +141,31 @@ def test_recognize_accepts_paths_pil_arrays_and_lists(tmp_path: Path) -> None:
     assert len(preds) == 5 and all(p.text == expected.text for p in preds[:4])
 
 
+def test_recognize_skips_an_unreadable_input_and_reads_the_rest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = tiny().eval()
+    good = noise_images(2)
+    expected = [p.text for p in model.predict(good)]
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG not an image")
+    inputs = [corrupt, good[0], tmp_path / "missing.jpg", good[1], np.zeros((4, 4), np.float32)]
+    with caplog.at_level("WARNING"):
+        preds = model.recognize(inputs, batch_size=2)
+    assert [p.text for p in preds] == ["", expected[0], "", expected[1], ""]
+    assert [p.error is None for p in preds] == [False, True, False, True, False]
+    assert preds[0].confidence == 0.0 and preds[0].error.startswith("CorruptImageError")
+    assert preds[2].error.startswith("FileNotFoundError") and "dtype float32" in preds[4].error
+    assert f"skipped {corrupt}: not a decodable image" in caplog.text
+    assert "skipped input 4: image arrays must be uint8" in caplog.text
+    (only_bad,) = model.recognize(str(corrupt))  # a batch with nothing readable
+    assert only_bad.text == "" and only_bad.error
+    with pytest.raises(ValueError, match="not a decodable image"):
+        model.recognize(inputs, on_error="raise")
+    with pytest.raises(ValueError, match="on_error must be"):
+        model.recognize(inputs, on_error="ignore")
+
+
 def test_load_encoder_weights_from_prefixed_state_dict(tmp_path: Path) -> None:
     source = tiny(seed=1)
     target = tiny(seed=2)

@@ -184,11 +184,13 @@ class PPOCRResize:
         self.max_width = int(max_width)
         self.pad_alone = bool(pad_alone)
 
+    def _resized_width(self, image: np.ndarray, width: int) -> int:
+        h, w = image.shape[:2]
+        return min(width, int(math.ceil(self.img_size[0] * w / float(h))))
+
     def _resized(self, image: np.ndarray, width: int) -> np.ndarray:
         height = self.img_size[0]
-        h, w = image.shape[:2]
-        ratio = w / float(h)
-        resized_w = min(width, int(math.ceil(height * ratio)))
+        resized_w = self._resized_width(image, width)
         if self.bgr:
             image = image[..., ::-1]
         resized = cv2.resize(np.ascontiguousarray(image), (resized_w, height))
@@ -223,6 +225,11 @@ class PPOCRResize:
         """``[B, 3, H, batch_width]`` ``float32``: every image padded to the batch's width."""
         width = self.batch_width(images)
         return np.stack([self._resized(image, width) for image in images])
+
+    def content_fractions(self, images: Sequence[np.ndarray]) -> list[float]:
+        """The share of :meth:`batch_array`'s width each image fills (the rest is padding)."""
+        width = self.batch_width(images)
+        return [self._resized_width(image, width) / width for image in images]
 
     def batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         import torch

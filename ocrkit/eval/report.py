@@ -118,8 +118,11 @@ class EvalReport:
         return buffer.getvalue()
 
     def samples_tsv(self) -> str:
+        """One line per scored sample; ``norm_edit_distance`` is NED itself (0 = exact), where
+        the JSON's ``ned`` is the set's 1-NED in percent."""
         header = (
-            "set\tkey\tlabel\tprediction\ttarget\tnormalized_prediction\tcorrect\tned\tconfidence"
+            "set\tkey\tlabel\tprediction\ttarget\tnormalized_prediction\tcorrect\tnorm_edit_distance\t"
+            "confidence"
         )
         lines = [header]
         for s in self.samples:

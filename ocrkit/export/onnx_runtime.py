@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ocrkit.models import checkpoint
-from ocrkit.models.decoders.ctc_beam import collapse_ctc_array
+from ocrkit.models.decoders.ctc_beam import collapse_ctc_array, with_char_positions
 from ocrkit.models.decoders.greedy import softmax
 from ocrkit.models.preprocess import (
     ImageInput,
@@ -162,27 +162,29 @@ class OnnxRecognizer:
         }
         return torch.from_numpy(self.decoder_session.run([LOGITS], feed)[0])
 
-    def _probs(self, memory: np.ndarray, **generate_kwargs: Any) -> Any:
-        """Read-out probabilities ``[B, T, K]`` of one encoded batch."""
-        if self.ctc:  # CTCDecoder.generate's read-out (beam_width, prune) in numpy
+    def _read(self, memory: np.ndarray, **generate_kwargs: Any) -> list[Any]:
+        """``Tokenizer.decode`` rows of one encoded batch."""
+        if self.ctc:  # CTCDecoder's read-out (beam_width, prune) in numpy
             logits = self.decoder_session.run([LOGITS], {MEMORY: memory})[0]
-            return self._ctc_probs(logits, **generate_kwargs)
+            return self._ctc_read(logits, **generate_kwargs)
         import torch
 
         loops: dict[str, Any] = {"network": self.network}
         if self.cached_steps is not None:
             loops["cached"] = self.cached_steps
         with torch.inference_mode():
-            return self.decoder.generate(torch.from_numpy(memory), **loops, **generate_kwargs)
+            probs = self.decoder.generate(torch.from_numpy(memory), **loops, **generate_kwargs)
+        return self.tokenizer.decode(probs)
 
-    def _ctc_probs(
+    def _ctc_read(
         self, logits: np.ndarray, beam_width: int | None = None, prune: float = 1e-3
-    ) -> Any:
-        """Frame logits ``[B, T, K]`` -> the CTC read-out (numpy), as ``CTCDecoder.generate``:
-        ``beam_width`` defaults to the model's own (1: greedy)."""
+    ) -> list[Any]:
+        """Frame logits ``[B, T, K]`` -> decoded rows with character positions, as
+        ``Recognizer.predict`` reads a CTC model: ``beam_width`` defaults to the model's own."""
         width = self.beam_width if beam_width is None else beam_width
         probs = softmax(logits.astype(np.float32))
-        return collapse_ctc_array(probs, self.tokenizer.EOS, width, prune)
+        rows = collapse_ctc_array(probs, self.tokenizer.EOS, width, prune)
+        return with_char_positions(self.tokenizer.decode(rows), probs, rows, self.tokenizer.EOS)
 
     def predict(
         self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any
@@ -193,8 +195,8 @@ class OnnxRecognizer:
             images = stack_arrays(batch, self.transform)
             if self.fused_ctc:  # one call: the encoder graph writes the frame logits
                 logits = self.encoder_session.run([LOGITS], {IMAGES: images})[0]
-                return self.tokenizer.decode(self._ctc_probs(logits, **generate_kwargs))
-            return self.tokenizer.decode(self._probs(self.encode(images), **generate_kwargs))
+                return self._ctc_read(logits, **generate_kwargs)
+            return self._read(self.encode(images), **generate_kwargs)
 
         return predict_in_width_order(images, self.transform, batch_size, read_batch)
 
@@ -202,10 +204,12 @@ class OnnxRecognizer:
         self,
         inputs: ImageInput | Sequence[ImageInput],
         batch_size: int = 64,
+        on_error: str = "skip",
         **generate_kwargs: Any,
     ) -> list[Prediction]:
-        """Read image paths, PIL images or RGB arrays (one or a list); one prediction each."""
-        return recognize_in_batches(self.predict, inputs, batch_size, **generate_kwargs)
+        """Read image paths, PIL images or RGB arrays (one or a list); one prediction each (an
+        unreadable input: logged, an empty prediction with ``error`` set; or ``on_error="raise"``)."""
+        return recognize_in_batches(self.predict, inputs, batch_size, on_error, **generate_kwargs)
 
 
 def providers_for(device: str | None) -> list[Any] | None:

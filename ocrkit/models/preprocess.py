@@ -6,11 +6,14 @@ torch-free at import: :func:`stack_arrays` serves the ONNX runtime path, :func:`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -119,9 +122,18 @@ def predict_in_width_order(
 
     predictions: list[Any] = [None] * len(images)
     for index in width_batches(images, transform, batch_size):
-        for i, d in zip(index, read_batch([images[i] for i in index])):
-            predictions[i] = Prediction(d.text, d.confidence, d.char_confidences)
+        batch = [images[i] for i in index]
+        for i, d, fill in zip(index, read_batch(batch), content_fractions(transform, batch)):
+            positions = [round(min(p / fill, 1.0), 4) for p in d.char_positions]
+            predictions[i] = Prediction(d.text, d.confidence, d.char_confidences, positions)
     return predictions
+
+
+def content_fractions(transform: Any, batch: Sequence[np.ndarray]) -> list[float]:
+    """The share of the model input's width each image fills once batched: below 1 where a
+    variable-width transform pads it on the right (PP-OCR), 1 where it is stretched to fit."""
+    fractions = getattr(transform, "content_fractions", None)
+    return list(fractions(batch)) if callable(fractions) else [1.0] * len(batch)
 
 
 def width_batches(images: Sequence[np.ndarray], transform: Any, batch_size: int) -> list[list[int]]:
@@ -142,16 +154,54 @@ def recognize_in_batches(
     predict: Callable[..., list[Any]],
     inputs: ImageInput | Sequence[ImageInput],
     batch_size: int,
+    on_error: str = "skip",
     **generate_kwargs: Any,
 ) -> list[Any]:
     """Load paths/PIL/arrays one batch at a time and hand each batch to ``predict``.
 
     Shared by the PyTorch and ONNX recognizers, so only ``batch_size`` images are decoded in
-    memory at once.
+    memory at once. An input that cannot be read (missing or corrupt file, an array of the
+    wrong dtype or shape) is logged and answered by an empty :class:`~ocrkit.types.Prediction`
+    with its ``error`` set, and the rest is read (``on_error="skip"``); ``on_error="raise"``
+    raises instead.
     """
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
     items = as_image_list(inputs)
     predictions: list[Any] = []
     for start in range(0, len(items), batch_size):
-        arrays = [to_rgb_array(item) for item in items[start : start + batch_size]]
-        predictions.extend(predict(arrays, batch_size=batch_size, **generate_kwargs))
+        chunk = items[start : start + batch_size]
+        arrays, errors = _load_chunk(chunk, start, raise_errors=on_error == "raise")
+        readable = [a for a in arrays if a is not None]
+        read = iter(predict(readable, batch_size=batch_size, **generate_kwargs) if readable else [])
+        predictions.extend(next(read) if error is None else _unread(error) for error in errors)
     return predictions
+
+
+def _load_chunk(
+    chunk: Sequence[ImageInput], offset: int, raise_errors: bool
+) -> tuple[list[np.ndarray | None], list[str | None]]:
+    """RGB arrays of ``chunk`` (None where one cannot be read) and why each could not."""
+    from ocrkit.data.image_io import CorruptImageError
+
+    arrays: list[np.ndarray | None] = []
+    errors: list[str | None] = []
+    for n, item in enumerate(chunk):
+        try:
+            arrays.append(to_rgb_array(item))
+            errors.append(None)
+        except (OSError, CorruptImageError, ValueError) as exc:
+            if raise_errors:
+                raise
+            name = str(item) if isinstance(item, (str, Path)) else f"input {offset + n}"
+            why = str(exc) if name in str(exc) else f"{name}: {exc}"
+            logger.warning("skipped %s", why)
+            arrays.append(None)
+            errors.append(f"{type(exc).__name__}: {exc}")
+    return arrays, errors
+
+
+def _unread(error: str) -> Any:
+    from ocrkit.types import Prediction
+
+    return Prediction("", 0.0, [], error=error)

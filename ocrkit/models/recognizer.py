@@ -20,6 +20,8 @@ from ocrkit.models import checkpoint
 from ocrkit.models.backbones import build_backbone
 from ocrkit.models.ctc import CTCAuxHead
 from ocrkit.models.decoders import DECODERS
+from ocrkit.models.decoders.ctc import CTCDecoder
+from ocrkit.models.decoders.ctc_beam import with_char_positions
 from ocrkit.models.preprocess import (
     ImageInput,
     make_transform,
@@ -168,8 +170,6 @@ class Recognizer(nn.Module):
         (:meth:`~ocrkit.models.decoders.ctc.CTCDecoder.remap_charset`): the rows of the
         characters both charsets hold keep their trained values. Returns the remap report.
         """
-        from ocrkit.models.decoders.ctc import CTCDecoder
-
         source = Recognizer.from_pretrained(directory)
         report: dict[str, Any] = {"kept": len(self.charset), "new": []}
         if source.charset.chars != self.charset.chars:
@@ -309,7 +309,14 @@ class Recognizer(nn.Module):
 
         def read_batch(batch: list[np.ndarray]) -> list[Any]:
             x = stack_batch(batch, self.transform).to(self.device)
-            return self.tokenizer.decode(self(x, **generate_kwargs))
+            if not isinstance(self.decoder, CTCDecoder):
+                return self.tokenizer.decode(self(x, **generate_kwargs))
+            probs = self.decoder.frame_probs(self.backbone(x))  # kept: where characters sit
+            rows = self.decoder.read_out(probs, **generate_kwargs)
+            decoded = self.tokenizer.decode(rows)
+            return with_char_positions(
+                decoded, probs.cpu().numpy(), rows.cpu().numpy(), self.tokenizer.EOS
+            )
 
         with _eval_mode(self), torch.inference_mode():
             return predict_in_width_order(images, self.transform, batch_size, read_batch)
@@ -319,16 +326,19 @@ class Recognizer(nn.Module):
         inputs: ImageInput | Sequence[ImageInput],
         batch_size: int = 64,
         device: str | torch.device | None = None,
+        on_error: str = "skip",
         **generate_kwargs: Any,
     ) -> list[Prediction]:
         """Read image paths, PIL images or RGB arrays (one or a list); one prediction each.
 
         ``device`` moves the model there first (e.g. ``"cuda"``); ``generate_kwargs`` go to the
         decoder (e.g. ``sampler="parallel", steps=1`` for MDiff, ``use_cache=False`` for AR).
+        An unreadable input is logged and gets an empty prediction with ``error`` set
+        (``on_error="raise"`` raises instead).
         """
         if device is not None:
             self.to(device)
-        return recognize_in_batches(self.predict, inputs, batch_size, **generate_kwargs)
+        return recognize_in_batches(self.predict, inputs, batch_size, on_error, **generate_kwargs)
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -64,11 +66,48 @@ def word_spans(text: str) -> list[tuple[str, int, int]]:
     return spans
 
 
+def word_extents(
+    text: str, positions: Sequence[float] | None = None
+) -> list[tuple[str, int, int, float, float]]:
+    """Each word of ``text`` with its character offsets and its ``[a, b]`` extent along the line
+    (fractions of its length).
+
+    With ``positions`` (each character's centre, 0..1: ``Prediction.char_positions`` of a CTC
+    model) the line's first word starts at 0 and its last ends at 1 (the detector's box already
+    hugs the text); between two words the cut lies half a character pitch (the median distance
+    of neighbouring characters within words) past the outer characters' centres, and at most
+    midway between them. Without them the cuts are in proportion to character offsets (glyph
+    widths unknown), the only choice for decoders without an alignment."""
+    spans = word_spans(text)
+    if positions is None or len(positions) != len(text) or len(spans) < 2:
+        n = max(len(text), 1)
+        if len(spans) == 1 and positions is not None and len(positions) == len(text):
+            return [(spans[0][0], spans[0][1], spans[0][2], 0.0, 1.0)]
+        return [(word, start, end, start / n, end / n) for word, start, end in spans]
+    pitch = _char_pitch(spans, positions) or 1.0 / len(text)
+    edges = [0.0]
+    for (_, _, end, *_), (_, start, _) in zip(spans, spans[1:]):
+        last, first = positions[end - 1], positions[start]
+        middle = (last + first) / 2
+        edges += [min(last + pitch / 2, middle), max(first - pitch / 2, middle)]
+    edges.append(1.0)
+    return [
+        (word, start, end, edges[2 * k], edges[2 * k + 1])
+        for k, (word, start, end) in enumerate(spans)
+    ]
+
+
+def _char_pitch(spans: list[tuple[str, int, int]], positions: Sequence[float]) -> float:
+    """The median centre-to-centre distance of neighbouring characters within words (0: none)."""
+    steps = [positions[i + 1] - positions[i] for _, s, e in spans for i in range(s, e - 1)]
+    return float(np.median(steps)) if steps else 0.0
+
+
 def word_quads(
-    quad: np.ndarray, text: str, rotated: bool = False
+    quad: np.ndarray, text: str, rotated: bool = False, positions: Sequence[float] | None = None
 ) -> list[tuple[str, int, int, np.ndarray]]:
-    """Each word of ``text`` with its character offsets and a quadrilateral cut from the line's ``quad`` in proportion to
-    character offsets (an approximation: glyph widths are not known, no alignment is used).
+    """Each word of ``text`` with its character offsets and a quadrilateral cut from the line's
+    ``quad`` at its :func:`word_extents` (from the characters' ``positions`` when given).
 
     ``rotated``: the crop was turned by :func:`crop_quad`, so the text runs from the quad's
     top edge to its bottom edge."""
@@ -77,24 +116,13 @@ def word_quads(
         top, bottom = (q[1], q[2]), (q[0], q[3])
     else:
         top, bottom = (q[0], q[1]), (q[3], q[2])
-    n = max(len(text), 1)
     out = []
-    for word, start, end in word_spans(text):
-        a, b = start / n, end / n
-        out.append(
-            (
-                word,
-                start,
-                end,
-                np.array(
-                    [
-                        top[0] + (top[1] - top[0]) * a,
-                        top[0] + (top[1] - top[0]) * b,
-                        bottom[0] + (bottom[1] - bottom[0]) * b,
-                        bottom[0] + (bottom[1] - bottom[0]) * a,
-                    ],
-                    np.float32,
-                ),
-            )
-        )
+    for word, start, end, a, b in word_extents(text, positions):
+        corners = [
+            top[0] + (top[1] - top[0]) * a,
+            top[0] + (top[1] - top[0]) * b,
+            bottom[0] + (bottom[1] - bottom[0]) * b,
+            bottom[0] + (bottom[1] - bottom[0]) * a,
+        ]
+        out.append((word, start, end, np.array(corners, np.float32)))
     return out

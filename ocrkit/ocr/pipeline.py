@@ -32,8 +32,8 @@ def _bbox(quad: np.ndarray) -> list[float]:
 
 @dataclass
 class Word:
-    """A whitespace-separated word; its polygon is cut from its line's in proportion to
-    character offsets (approximate)."""
+    """A whitespace-separated word; its polygon is cut from its line's where the recognizer's
+    CTC alignment puts its characters (:func:`~ocrkit.ocr.layout.word_extents`)."""
 
     text: str
     confidence: float
@@ -161,7 +161,8 @@ class PageReader:
                 continue
             chars = list(getattr(pred, "char_confidences", None) or [])
             words = []
-            for word, start, end, wquad in word_quads(quads[i], pred.text, rotated):
+            positions = list(getattr(pred, "char_positions", None) or []) or None
+            for word, start, end, wquad in word_quads(quads[i], pred.text, rotated, positions):
                 conf = chars[start:end] if len(chars) == len(pred.text) else []
                 words.append(
                     Word(

@@ -14,7 +14,7 @@ Decoders predict ``num_classes = N + 1`` classes (EOS and the characters).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,9 +27,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class Decoded:
+    """One read-out row; ``char_positions``: each character's centre along the model input,
+    0..1 (set by CTC read-outs, empty for the others)."""
+
     text: str
     confidence: float
     char_confidences: list[float]
+    char_positions: list[float] = field(default_factory=list)
 
 
 class Tokenizer:

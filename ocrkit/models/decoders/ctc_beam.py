@@ -127,6 +127,12 @@ def _greedy_ids(rows: np.ndarray, blank: int) -> list[int]:
 def best_alignment(probs: np.ndarray, ids: list[int], blank: int = 0) -> np.ndarray:
     """The first frame of each character's run in the most likely frame path of ``probs [T, K]``
     that collapses to ``ids`` (Viterbi over CTC's blank-interleaved states)."""
+    return char_runs(_viterbi_path(probs, ids, blank))[0]
+
+
+def _viterbi_path(probs: np.ndarray, ids: list[int], blank: int) -> np.ndarray:
+    """The most likely frame path collapsing to ``ids``, as CTC state indices ``[T]`` (odd
+    states are characters: state ``2 i + 1`` is ``ids[i]``)."""
     labels = np.full(2 * len(ids) + 1, blank)
     labels[1::2] = ids
     n_states = len(labels)
@@ -152,9 +158,58 @@ def best_alignment(probs: np.ndarray, ids: list[int], blank: int = 0) -> np.ndar
     for t in range(len(probs) - 1, -1, -1):
         path[t] = state
         state = back[t, state]
-    char_frames = np.flatnonzero(path % 2 == 1)
-    starts = char_frames[np.r_[True, path[char_frames[1:]] != path[char_frames[:-1]]]]
-    return starts
+    return path
+
+
+def char_runs(path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last frame of each character's run in a state path of :func:`_viterbi_path`."""
+    frames = np.flatnonzero(path % 2 == 1)
+    if not len(frames):
+        return frames, frames
+    new = np.r_[True, path[frames[1:]] != path[frames[:-1]]]
+    last = np.r_[new[1:], True]
+    return frames[new], frames[last]
+
+
+def char_centers(probs: np.ndarray, rows: np.ndarray, blank: int = 0) -> list[list[float]]:
+    """Where each character of a CTC read-out sits along the input: the centre of its run of
+    frames in the labelling's most likely alignment, as a fraction of the frame axis (0..1).
+
+    ``probs [B, T, K]`` are the frame probabilities, ``rows [B, L, K]`` the read-out of
+    :func:`collapse_ctc_array` (its characters: the row maxima up to the first blank). The
+    greedy path is that alignment whenever it collapses to the read-out (checked; no search
+    then); otherwise a Viterbi pass finds it."""
+    centers = []
+    for frames, row in zip(probs, rows):
+        ids = _greedy_ids(row, blank)
+        greedy = frames.argmax(-1)
+        path = _state_path(greedy, blank)
+        if _collapse(greedy, blank) != ids:
+            path = _viterbi_path(frames, ids, blank)
+        starts, ends = char_runs(path)
+        centers.append(((starts + ends + 1) / (2.0 * len(frames))).tolist())
+    return centers
+
+
+def with_char_positions(
+    decoded: list[Any], probs: np.ndarray, rows: np.ndarray, blank: int
+) -> list[Any]:
+    """``Tokenizer.decode`` rows of the read-out ``rows`` with their :func:`char_centers` set."""
+    for row, centers in zip(decoded, char_centers(probs, rows, blank)):
+        row.char_positions = centers
+    return decoded
+
+
+def _collapse(path: np.ndarray, blank: int) -> list[int]:
+    keep = np.r_[True, path[1:] != path[:-1]] & (path != blank)
+    return path[keep].tolist()
+
+
+def _state_path(path: np.ndarray, blank: int) -> np.ndarray:
+    """A greedy class path as CTC states: character run ``i`` -> ``2 i + 1``, blanks even."""
+    starts = np.r_[True, path[1:] != path[:-1]] & (path != blank)
+    index = np.cumsum(starts)  # 1-based run number of the latest character run
+    return np.where(path == blank, 2 * index, 2 * index - 1)
 
 
 def collapse_ctc_array(

@@ -4,8 +4,8 @@ a TABench text anchorer, ``--engine ocrkit``.
 * R2T: recognize the crop of the query region (recognition only, no detection).
 * T2R: read the whole image once (cached per image) and return the boxes of the lines, or else
   of runs of words inside a line, whose canonical string equals the query's
-  (:class:`~ocrkit.tabench.engines.pages.PageEngine`). Word boxes are cut from their line in
-  proportion to character offsets (:func:`ocrkit.ocr.layout.word_quads`).
+  (:class:`~ocrkit.tabench.engines.pages.PageEngine`). Word boxes are cut from their line where
+  the CTC alignment puts the characters (:func:`ocrkit.ocr.layout.word_extents`).
 
 Options (``--engine-opt``): ``model`` (recognizer folder, ``default`` or ``tiny``), ``threads``,
 ``word_boxes``, ``min_confidence``, ``batch_size``, ``db`` (``paddle``, the default, or
