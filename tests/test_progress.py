@@ -37,12 +37,14 @@ def test_lines_mode_writes_whole_lines_and_never_clears(monkeypatch) -> None:
     assert isinstance(bar, LineProgress)
     for _ in range(4):
         bar.update(1)
+        bar.set_postfix(loss="0.1")  # no line of its own: it rides on the next update's
     bar.close()
     lines = out.getvalue().split("\n")
     assert "\r" not in out.getvalue() and lines[-1] == ""  # every write is one whole line
     assert lines[0].startswith("eval x:   0%|") and "0/4" in lines[0]
     assert lines[-2].startswith("eval x: 100%|###") and "| 4/4 [" in lines[-2]
-    assert len(lines[-2]) <= 80
+    assert len(lines[-2]) <= 80 and len(lines) == 6  # 0/4 .. 4/4, then the final newline
+    assert lines[-2].endswith("loss=0.1]")
 
 
 def test_lines_mode_is_silent_for_short_jobs(monkeypatch) -> None:

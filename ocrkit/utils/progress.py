@@ -47,6 +47,10 @@ class LineProgress(plain_tqdm):
         self.fp.flush()
         return True
 
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:
+        """Shown with the next line, not as a line of its own (training sets it every log)."""
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
 
 def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
     """``tqdm`` with ocrkit defaults: a bar, status lines or nothing (:func:`progress_mode`);
