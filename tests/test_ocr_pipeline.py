@@ -133,3 +133,16 @@ def test_folders_and_glob_patterns_are_expanded(cli_run, tmp_path) -> None:
         paths = [json.loads(ln)["path"] for ln in out.getvalue().splitlines()]
         assert paths == [str(folder / "page.png")]
         assert code == (1 if target == str(folder) else 0)  # the folder also has broken.jpg
+
+
+def test_an_unreadable_image_gets_an_empty_page_and_the_rest_is_read(reader, tmp_path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    image, _ = render_page()
+    missing, broken, good = reader.read([tmp_path / "absent.jpg", bad, image])
+    assert missing.error.startswith("FileNotFoundError") and missing.lines == []
+    assert broken.error.startswith("CorruptImageError") and broken.path == str(bad)
+    assert broken.to_dict()["error"] == broken.error and "error" not in good.to_dict()
+    assert good.error is None and good.text == "HELLO WORLD\nOCRKIT"
+    with pytest.raises(ValueError, match="not a decodable image"):
+        reader.read([bad, image], on_error="raise")

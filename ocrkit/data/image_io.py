@@ -37,6 +37,16 @@ class CorruptImageError(ValueError):
     """Raised when bytes are not a decodable image (empty, truncated, unknown format)."""
 
 
+UNREADABLE = (OSError, ValueError)  # missing/unopenable files, CorruptImageError, bad arrays
+
+
+def unreadable_message(item: Any, index: int, exc: Exception) -> str:
+    """``"<path or input N>: <why>"`` for an input that could not be read (the path once: the
+    decoder's own errors already start with it)."""
+    name = str(item) if isinstance(item, (str, Path)) else f"input {index}"
+    return str(exc) if name in str(exc) else f"{name}: {exc}"
+
+
 def _jpeg_is_truncated(data: bytes) -> bool:
     """True when the last scan of a JPEG has no end-of-image marker after it.
 

@@ -182,7 +182,7 @@ def _load_chunk(
     chunk: Sequence[ImageInput], offset: int, raise_errors: bool
 ) -> tuple[list[np.ndarray | None], list[str | None]]:
     """RGB arrays of ``chunk`` (None where one cannot be read) and why each could not."""
-    from ocrkit.data.image_io import CorruptImageError
+    from ocrkit.data.image_io import UNREADABLE, unreadable_message
 
     arrays: list[np.ndarray | None] = []
     errors: list[str | None] = []
@@ -190,12 +190,10 @@ def _load_chunk(
         try:
             arrays.append(to_rgb_array(item))
             errors.append(None)
-        except (OSError, CorruptImageError, ValueError) as exc:
+        except UNREADABLE as exc:
             if raise_errors:
                 raise
-            name = str(item) if isinstance(item, (str, Path)) else f"input {offset + n}"
-            why = str(exc) if name in str(exc) else f"{name}: {exc}"
-            logger.warning("skipped %s", why)
+            logger.warning("skipped %s", unreadable_message(item, offset + n, exc))
             arrays.append(None)
             errors.append(f"{type(exc).__name__}: {exc}")
     return arrays, errors

@@ -9,6 +9,7 @@ confidence is under ``min_confidence`` (0.5, the wheel's ``Global.text_score``) 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ocrkit.data.image_io import UNREADABLE, unreadable_message
 from ocrkit.ocr.detect import WHEEL_RESIZE, ResizeParams, TextDetector
 from ocrkit.ocr.layout import crop_quad, reading_order, word_quads
 from ocrkit.ocr.postprocess import DEFAULT_DB, DBParams
+
+logger = logging.getLogger(__name__)
 
 
 def _points(quad: np.ndarray) -> list[list[float]]:
@@ -58,12 +62,14 @@ class Line:
 
 @dataclass
 class Page:
-    """The lines of one image in reading order."""
+    """The lines of one image in reading order; ``error`` says why an image could not be read
+    (its page is then empty, 0 x 0)."""
 
     width: int
     height: int
     lines: list[Line]
     path: str | None = None
+    error: str | None = None
 
     @property
     def text(self) -> str:
@@ -84,6 +90,7 @@ class Page:
             "height": self.height,
             "text": self.text,
             "lines": [asdict(line) for line in self.lines],
+            **({"error": self.error} if self.error else {}),
         }
 
 
@@ -190,23 +197,41 @@ class PageReader:
         quads, scores = self.detector(rgb)
         return Page(rgb.shape[1], rgb.shape[0], self.read_regions(rgb, quads, scores), path)
 
-    def read(self, images: Any | Sequence[Any]) -> list[Page]:
+    def read(self, images: Any | Sequence[Any], on_error: str = "skip") -> list[Page]:
+        """One :class:`Page` per image; an image that cannot be read (missing or corrupt file,
+        a wrong array) is logged and gets an empty page with ``error`` set, and the rest is
+        read (``on_error="raise"`` raises instead)."""
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
         if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "convert"):
             images = [images]
-        return [self(image) for image in images]
+        pages = []
+        for n, image in enumerate(images):
+            try:
+                pages.append(self(image))
+            except UNREADABLE as exc:
+                if on_error == "raise":
+                    raise
+                logger.warning("skipped %s", unreadable_message(image, n, exc))
+                path = str(image) if isinstance(image, (str, Path)) else None
+                pages.append(Page(0, 0, [], path, f"{type(exc).__name__}: {exc}"))
+        return pages
 
 
 _READERS: dict[str, PageReader] = {}
 
 
-def read(images: Any | Sequence[Any], model: str | None = None, **options: Any) -> list[Page]:
+def read(
+    images: Any | Sequence[Any], model: str | None = None, on_error: str = "skip", **options: Any
+) -> list[Page]:
     """Read whole images (paths, PIL images or RGB arrays; one or a list): one :class:`Page`
-    each, its lines in reading order. ``model``: recognizer folder or ``default``/``tiny``;
-    ``options`` go to :class:`PageReader` (the reader is kept for later calls without them)."""
+    each, its lines in reading order (an unreadable image: an empty page with ``error``, see
+    :meth:`PageReader.read`). ``model``: recognizer folder or ``default``/``tiny``; ``options``
+    go to :class:`PageReader` (the reader is kept for later calls without them)."""
     key = str(model)
     reader = _READERS.get(key) if not options else None
     if reader is None:
         reader = PageReader(model, **options)
         if not options:
             _READERS[key] = reader
-    return reader.read(images)
+    return reader.read(images, on_error)
