@@ -174,6 +174,8 @@ def test_serves_an_str_recognizer(recognizer_dir: Path) -> None:
     with ModelServer(backend, port=0) as server:
         code, reply = post(f"{server.url}/chat/completions", body("read it", [image], model="rec"))
         assert code == 200 and reply["choices"][0]["message"]["content"] == expected
+        extra = reply["ocrkit"]  # an AR model: no positions
+        assert len(extra["char_confidences"]) == len(expected) and "char_positions" not in extra
         code, reply = post(
             f"{server.url}/chat/completions", body("read", [image, image], model="rec")
         )
@@ -183,9 +185,14 @@ def test_serves_an_str_recognizer(recognizer_dir: Path) -> None:
 
 
 def test_embedded_recognizers_are_served_by_name() -> None:
+    from ocrkit.serve import ChatRequest
+
     backend = load_backend("tiny")
     assert backend.kind == "recognizer" and backend.name == "tiny"
     assert backend.model.charset.name == "36"  # the embedded tiny model, not a folder ./tiny
+    ctc = load_backend("default")  # a CTC model: its answer places the characters
+    text, extra = ctc.answer(ChatRequest("default", "read", [word_image()]))
+    assert text == "OPEN" and len(extra["char_positions"]) == 4 == len(extra["char_confidences"])
 
 
 def test_cli_serve_stops_gracefully_on_sigterm(recognizer_dir: Path) -> None:
