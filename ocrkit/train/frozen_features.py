@@ -95,7 +95,7 @@ def _sample_keys(part: Dataset) -> list[tuple[str, str]] | None:
 def _compute(
     model: Any, part: Dataset, batch_size: int, half: bool = False
 ) -> tuple[torch.Tensor, list[str], int]:
-    from tqdm.auto import tqdm
+    from ocrkit.utils.progress import progress
 
     rows: list[torch.Tensor] = []
     labels: list[str] = []
@@ -109,7 +109,7 @@ def _compute(
         labels.extend(s.label for s in pending)
         pending.clear()
 
-    for i in tqdm(range(len(part)), desc="frozen features", unit="img", leave=False):
+    for i in progress(range(len(part)), desc="frozen features", unit="img"):
         sample = part[i]
         if sample is None:
             skipped += 1
