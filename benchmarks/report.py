@@ -335,7 +335,7 @@ def _measure_rows(args, specs, models, datasets, images, result: dict, keep) -> 
             "options": spec.options,
             "charset": model.charset.name,
             "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
-            "about": describe_model(spec.path, model),
+            "about": describe_model(spec.path, model, spec.options),
         }
 
         def torch_predict(ims, model=model, opts=spec.options):

@@ -52,8 +52,12 @@ def _call(spec: Mapping[str, Any]) -> str:
     return f"{spec.get('name', '?')}({args})"
 
 
-def describe_model(path: str | None, model: Any) -> dict[str, str]:
-    """What a row is: its architecture from the model's config and, where the folder sits in a
+def describe_model(
+    path: str | None, model: Any, options: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """What a row is: its architecture from the model's config (with the row's decode
+    ``options`` that override a saved decoder setting, e.g. ``beam_width``) and, where the
+    folder sits in a
     training run (``RUN/best``, ``RUN/final``), the run's recipe description, its encoder
     initialization and the checkpoint's step; for the embedded model, its model card's title."""
     import yaml
@@ -62,7 +66,9 @@ def describe_model(path: str | None, model: Any) -> dict[str, str]:
 
     folder = resolve_model_path(path)
     config = model.config
-    about = {"architecture": f"{_call(config['backbone'])} + {_call(config['decoder'])}"}
+    decoder = dict(config["decoder"])
+    decoder.update({k: v for k, v in (options or {}).items() if k in decoder})
+    about = {"architecture": f"{_call(config['backbone'])} + {_call(decoder)}"}
     run_config, card = folder.parent / "config.yaml", folder / "MODEL_CARD.md"
     training = []
     if run_config.is_file():

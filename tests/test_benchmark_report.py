@@ -310,6 +310,12 @@ def test_describe_model_reads_the_run_folder_and_the_page_lists_it(report, tmp_p
         "vit_tiny(depth=1, embed_dim=32, num_heads=2, patch_size=8) + ar(embed_dim=32, depth=1, "
         "num_heads=2, mlp_ratio=4.0, dropout=0.1, label_smoothing=0.0, positions=sincos+learned)"
     )
+    # a row's decode option that overrides a saved decoder setting shows; others do not
+    model = Recognizer.from_pretrained(model_dir)
+    overridden = report.describe_model(str(model_dir), model, {"depth": 9, "use_cache": False})
+    assert overridden["architecture"] == about["architecture"].replace(
+        "depth=1, num_heads", "depth=9, num_heads"
+    )
     assert about["training"] == (
         "tiny AR, real crops; encoder initialized from `runs/mim/final`; checkpoint `best` at "
         "step 700"
