@@ -208,9 +208,10 @@ class WithoutPositions:
 
     def predict(self, crops: list, batch_size: int = 16) -> list:
         keys = [hashlib.sha1(c.tobytes() + str(c.shape).encode()).hexdigest() for c in crops]
-        todo = [c for c, k in zip(crops, keys) if k not in self.cache]
-        for c, p in zip(todo, self.recognizer.predict(todo, batch_size=batch_size) if todo else []):
-            self.cache[hashlib.sha1(c.tobytes() + str(c.shape).encode()).hexdigest()] = p
+        todo = {k: c for k, c in zip(keys, crops) if k not in self.cache}
+        if todo:
+            read = self.recognizer.predict(list(todo.values()), batch_size=batch_size)
+            self.cache.update(zip(todo, read))
         return [dataclasses.replace(self.cache[k], char_positions=[]) for k in keys]
 
 

@@ -40,6 +40,14 @@ class CorruptImageError(ValueError):
 UNREADABLE = (OSError, ValueError)  # missing/unopenable files, CorruptImageError, bad arrays
 
 
+def raises_on_error(on_error: str) -> bool:
+    """``on_error`` of the reading APIs: ``"skip"`` (report, answer empty, read the rest) ->
+    False, ``"raise"`` -> True; anything else is refused."""
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
+    return on_error == "raise"
+
+
 def unreadable_message(item: Any, index: int, exc: Exception) -> str:
     """``"<path or input N>: <why>"`` for an input that could not be read (the path once: the
     decoder's own errors already start with it)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ocrkit.models import checkpoint
-from ocrkit.models.decoders.ctc_beam import collapse_ctc_array, with_char_positions
+from ocrkit.models.decoders.ctc_beam import read_ctc
 from ocrkit.models.decoders.greedy import softmax
 from ocrkit.models.preprocess import (
     ImageInput,
@@ -182,9 +182,7 @@ class OnnxRecognizer:
         """Frame logits ``[B, T, K]`` -> decoded rows with character positions, as
         ``Recognizer.predict`` reads a CTC model: ``beam_width`` defaults to the model's own."""
         width = self.beam_width if beam_width is None else beam_width
-        probs = softmax(logits.astype(np.float32))
-        rows = collapse_ctc_array(probs, self.tokenizer.EOS, width, prune)
-        return with_char_positions(self.tokenizer.decode(rows), probs, rows, self.tokenizer.EOS)
+        return read_ctc(self.tokenizer, softmax(logits.astype(np.float32)), width, prune)
 
     def predict(
         self, images: Sequence[np.ndarray], batch_size: int = 64, **generate_kwargs: Any

@@ -165,13 +165,14 @@ def recognize_in_batches(
     with its ``error`` set, and the rest is read (``on_error="skip"``); ``on_error="raise"``
     raises instead.
     """
-    if on_error not in ("skip", "raise"):
-        raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
+    from ocrkit.data.image_io import raises_on_error
+
+    raise_errors = raises_on_error(on_error)
     items = as_image_list(inputs)
     predictions: list[Any] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        arrays, errors = _load_chunk(chunk, start, raise_errors=on_error == "raise")
+        arrays, errors = _load_chunk(chunk, start, raise_errors)
         readable = [a for a in arrays if a is not None]
         read = iter(predict(readable, batch_size=batch_size, **generate_kwargs) if readable else [])
         predictions.extend(next(read) if error is None else _unread(error) for error in errors)

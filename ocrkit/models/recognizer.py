@@ -21,7 +21,6 @@ from ocrkit.models.backbones import build_backbone
 from ocrkit.models.ctc import CTCAuxHead
 from ocrkit.models.decoders import DECODERS
 from ocrkit.models.decoders.ctc import CTCDecoder
-from ocrkit.models.decoders.ctc_beam import with_char_positions
 from ocrkit.models.preprocess import (
     ImageInput,
     make_transform,
@@ -309,14 +308,9 @@ class Recognizer(nn.Module):
 
         def read_batch(batch: list[np.ndarray]) -> list[Any]:
             x = stack_batch(batch, self.transform).to(self.device)
-            if not isinstance(self.decoder, CTCDecoder):
-                return self.tokenizer.decode(self(x, **generate_kwargs))
-            probs = self.decoder.frame_probs(self.backbone(x))  # kept: where characters sit
-            rows = self.decoder.read_out(probs, **generate_kwargs)
-            decoded = self.tokenizer.decode(rows)
-            return with_char_positions(
-                decoded, probs.cpu().numpy(), rows.cpu().numpy(), self.tokenizer.EOS
-            )
+            if isinstance(self.decoder, CTCDecoder):  # also where each character sits
+                return self.decoder.read(self.backbone(x), **generate_kwargs)
+            return self.tokenizer.decode(self(x, **generate_kwargs))
 
         with _eval_mode(self), torch.inference_mode():
             return predict_in_width_order(images, self.transform, batch_size, read_batch)

@@ -79,11 +79,11 @@ def word_extents(
     midway between them. Without them the cuts are in proportion to character offsets (glyph
     widths unknown), the only choice for decoders without an alignment."""
     spans = word_spans(text)
-    if positions is None or len(positions) != len(text) or len(spans) < 2:
+    if positions is None or len(positions) != len(text):
         n = max(len(text), 1)
-        if len(spans) == 1 and positions is not None and len(positions) == len(text):
-            return [(spans[0][0], spans[0][1], spans[0][2], 0.0, 1.0)]
         return [(word, start, end, start / n, end / n) for word, start, end in spans]
+    if len(spans) < 2:  # one word: the whole line
+        return [(word, start, end, 0.0, 1.0) for word, start, end in spans]
     pitch = _char_pitch(spans, positions) or 1.0 / len(text)
     edges = [0.0]
     for (_, _, end, *_), (_, start, _) in zip(spans, spans[1:]):

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ocrkit.data.image_io import UNREADABLE, unreadable_message
+from ocrkit.data.image_io import UNREADABLE, raises_on_error, unreadable_message
+from ocrkit.models.preprocess import to_rgb_array
 from ocrkit.ocr.detect import WHEEL_RESIZE, ResizeParams, TextDetector
 from ocrkit.ocr.layout import crop_quad, reading_order, word_quads
 from ocrkit.ocr.postprocess import DEFAULT_DB, DBParams
@@ -92,25 +93,6 @@ class Page:
             "lines": [asdict(line) for line in self.lines],
             **({"error": self.error} if self.error else {}),
         }
-
-
-def _as_rgb(image: Any) -> tuple[np.ndarray, str | None]:
-    """A path (read with :func:`ocrkit.data.image_io.read_image`), PIL image or array -> RGB."""
-    if isinstance(image, (str, Path)):
-        from ocrkit.data.image_io import read_image
-
-        return read_image(image), str(image)
-    if not isinstance(image, np.ndarray):
-        image = np.asarray(image.convert("RGB"))
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {image.dtype}")
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[..., :3]
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
-    return np.ascontiguousarray(image), None
 
 
 def mean_char_confidence(prediction: Any) -> float:
@@ -193,29 +175,41 @@ class PageReader:
         return lines
 
     def __call__(self, image: Any) -> Page:
-        rgb, path = _as_rgb(image)
+        return self._read_page(_load(image), image)
+
+    def _read_page(self, rgb: np.ndarray, image: Any) -> Page:
         quads, scores = self.detector(rgb)
-        return Page(rgb.shape[1], rgb.shape[0], self.read_regions(rgb, quads, scores), path)
+        lines = self.read_regions(rgb, quads, scores)
+        return Page(rgb.shape[1], rgb.shape[0], lines, _path_of(image))
 
     def read(self, images: Any | Sequence[Any], on_error: str = "skip") -> list[Page]:
         """One :class:`Page` per image; an image that cannot be read (missing or corrupt file,
         a wrong array) is logged and gets an empty page with ``error`` set, and the rest is
         read (``on_error="raise"`` raises instead)."""
-        if on_error not in ("skip", "raise"):
-            raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
+        raise_errors = raises_on_error(on_error)
         if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "convert"):
             images = [images]
         pages = []
         for n, image in enumerate(images):
-            try:
-                pages.append(self(image))
+            try:  # only the loading: an error past it is not the input's fault
+                rgb = _load(image)
             except UNREADABLE as exc:
-                if on_error == "raise":
+                if raise_errors:
                     raise
                 logger.warning("skipped %s", unreadable_message(image, n, exc))
-                path = str(image) if isinstance(image, (str, Path)) else None
-                pages.append(Page(0, 0, [], path, f"{type(exc).__name__}: {exc}"))
+                pages.append(Page(0, 0, [], _path_of(image), f"{type(exc).__name__}: {exc}"))
+                continue
+            pages.append(self._read_page(rgb, image))
         return pages
+
+
+def _load(image: Any) -> np.ndarray:
+    """A path, PIL image or array as a contiguous RGB ``uint8`` array (the recognizers' loader)."""
+    return np.ascontiguousarray(to_rgb_array(image))
+
+
+def _path_of(image: Any) -> str | None:
+    return str(image) if isinstance(image, (str, Path)) else None
 
 
 _READERS: dict[str, PageReader] = {}

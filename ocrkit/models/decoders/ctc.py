@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ocrkit.models.decoders.ctc_beam import collapse_ctc_array
+from ocrkit.models.decoders.ctc_beam import collapse_ctc_array, read_ctc
 from ocrkit.text.charset import Charset
 from ocrkit.text.tokenizer import Tokenizer
 
@@ -81,26 +81,26 @@ class CTCDecoder(nn.Module):
         loss = ctc_loss_from_targets(log_probs, targets[:, 1:], self.tokenizer.EOS)
         return loss, {}
 
-    def frame_probs(self, memory: torch.Tensor) -> torch.Tensor:
-        """Frame probabilities ``[B, T, num_classes]`` (float32)."""
-        return self.logits(memory).float().softmax(-1)
-
-    def read_out(
-        self, probs: torch.Tensor, beam_width: int | None = None, prune: float = 1e-3
-    ) -> torch.Tensor:
-        """Collapsed read-out ``[B, L, num_classes]`` of frame probabilities
-        (:func:`collapse_ctc`): greedy, or with ``beam_width > 1`` (default: the decoder's own)
-        the prefix beam search's most likely labelling
-        (:func:`~ocrkit.models.decoders.ctc_beam.collapse_beam_array`; ``prune`` drops classes
-        below that frame probability)."""
-        width = self.beam_width if beam_width is None else beam_width
-        return collapse_ctc(probs, self.tokenizer.EOS, width, prune)
-
     def generate(
         self, memory: torch.Tensor, beam_width: int | None = None, prune: float = 1e-3
     ) -> torch.Tensor:
-        """:meth:`read_out` of :meth:`frame_probs`: the collapsed ``[B, L, num_classes]``."""
-        return self.read_out(self.frame_probs(memory), beam_width, prune)
+        """Collapsed read-out ``[B, L, num_classes]`` (:func:`collapse_ctc`): greedy, or with
+        ``beam_width > 1`` (default: the decoder's own) the prefix beam search's most likely
+        labelling (:func:`~ocrkit.models.decoders.ctc_beam.collapse_beam_array`; ``prune`` drops
+        classes below that frame probability)."""
+        probs = self.logits(memory).float().softmax(-1)
+        return collapse_ctc(probs, self.tokenizer.EOS, self._width(beam_width), prune)
+
+    def read(
+        self, memory: torch.Tensor, beam_width: int | None = None, prune: float = 1e-3
+    ) -> list[Any]:
+        """The :meth:`generate` read-out decoded, each row with its ``char_positions``
+        (:func:`~ocrkit.models.decoders.ctc_beam.read_ctc`, shared with ONNX Runtime)."""
+        probs = self.logits(memory).float().softmax(-1).cpu().numpy()
+        return read_ctc(self.tokenizer, probs, self._width(beam_width), prune)
+
+    def _width(self, beam_width: int | None) -> int:
+        return self.beam_width if beam_width is None else beam_width
 
     @torch.no_grad()
     def remap_charset(self, tokenizer: Tokenizer, init_std: float = 0.02) -> dict[str, Any]:

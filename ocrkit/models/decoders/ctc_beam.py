@@ -191,11 +191,15 @@ def char_centers(probs: np.ndarray, rows: np.ndarray, blank: int = 0) -> list[li
     return centers
 
 
-def with_char_positions(
-    decoded: list[Any], probs: np.ndarray, rows: np.ndarray, blank: int
+def read_ctc(
+    tokenizer: Any, probs: np.ndarray, beam_width: int = 1, prune: float = 1e-3
 ) -> list[Any]:
-    """``Tokenizer.decode`` rows of the read-out ``rows`` with their :func:`char_centers` set."""
-    for row, centers in zip(decoded, char_centers(probs, rows, blank)):
+    """Frame probabilities ``[B, T, K]`` -> ``tokenizer.decode`` rows of the CTC read-out
+    (:func:`collapse_ctc_array`), each with its ``char_positions`` (:func:`char_centers`): how
+    the PyTorch and the ONNX Runtime recognizers read a CTC model."""
+    rows = collapse_ctc_array(probs, tokenizer.EOS, beam_width, prune)
+    decoded = tokenizer.decode(rows)
+    for row, centers in zip(decoded, char_centers(probs, rows, tokenizer.EOS)):
         row.char_positions = centers
     return decoded
 
