@@ -38,6 +38,18 @@ class Prediction:
     char_positions: list[float] = field(default_factory=list)
     error: str | None = None
 
+    def details(self) -> dict[str, Any]:
+        """The confidences (rounded to 6 decimals), and the positions where the decoder gives
+        them, as JSON-ready fields: what ``ocrkit recognize --json`` and ``ocrkit serve`` add
+        to the text."""
+        fields: dict[str, Any] = {
+            "confidence": round(float(self.confidence), 6),
+            "char_confidences": [round(float(c), 6) for c in self.char_confidences],
+        }
+        if self.char_positions:  # CTC models: each character's centre, 0..1 of the width
+            fields["char_positions"] = [float(p) for p in self.char_positions]
+        return fields
+
 
 @runtime_checkable
 class Predictor(Protocol):

@@ -101,3 +101,17 @@ def test_character_positions_follow_the_glyphs(model) -> None:
     assert plain.char_positions == sorted(plain.char_positions)
     assert 0 < plain.char_positions[0] < 0.3 and 0.7 < plain.char_positions[-1] < 1
     np.testing.assert_allclose(wide.char_positions, np.array(plain.char_positions) / 2, atol=0.03)
+
+
+def test_prediction_details_are_the_json_fields() -> None:
+    from ocrkit.types import Prediction
+
+    pred = Prediction("ab", np.float32(0.5), [0.12345678, 1.0], [0.25, 0.75])
+    details = pred.details()
+    assert details == {
+        "confidence": 0.5,
+        "char_confidences": [0.123457, 1.0],
+        "char_positions": [0.25, 0.75],
+    }
+    assert type(details["confidence"]) is float  # a numpy scalar would not serialize
+    assert Prediction("ab", 0.5, [0.5, 0.5]).details().keys() == {"confidence", "char_confidences"}

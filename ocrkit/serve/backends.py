@@ -69,13 +69,7 @@ class RecognizerBackend:
                 400, "a recognizer reads exactly one (word or line) image per request", "messages"
             )
         pred = self.model.predict(request.images)[0]
-        extra: dict[str, Any] = {
-            "confidence": float(pred.confidence),
-            "char_confidences": [round(float(c), 6) for c in pred.char_confidences],
-        }
-        if pred.char_positions:  # CTC models: each character's centre, 0..1 of the width
-            extra["char_positions"] = pred.char_positions
-        return pred.text, extra
+        return pred.text, pred.details()
 
 
 def load_backend(

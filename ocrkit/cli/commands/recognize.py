@@ -67,14 +67,7 @@ def run(args: argparse.Namespace) -> int:
 def _print(batch: list, predictions: list, as_json: bool) -> None:
     for (path, _), pred in zip(batch, predictions):
         if as_json:
-            record = {
-                "path": path,
-                "text": pred.text,
-                "confidence": round(pred.confidence, 6),
-                "char_confidences": [round(c, 6) for c in pred.char_confidences],
-            }
-            if pred.char_positions:  # CTC models: each character's centre, 0..1 of the width
-                record["char_positions"] = pred.char_positions
+            record = {"path": path, "text": pred.text, **pred.details()}
             print(json.dumps(record, ensure_ascii=False))
         else:
             print(f"{path}\t{pred.text}\t{pred.confidence:.4f}")
