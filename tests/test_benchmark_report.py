@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,12 @@ except ImportError:
 def report():
     with benchmark_script("report") as module:
         yield module
+
+
+@pytest.fixture(scope="module")
+def measure(report):
+    """``benchmarks/report_measure.py``, as ``report`` imported it."""
+    return sys.modules["report_measure"]
 
 
 class FakeSet:
@@ -382,13 +389,13 @@ def test_carry_rows_copies_measured_rows_and_refuses_other_sets(report, tmp_path
     assert report.carry_rows(path, ["gone"], data)[0]["carried"]["date"] == "d0"
 
 
-def test_speeds_are_timed_in_interleaved_rounds_with_exact_medians(report, monkeypatch):
+def test_speeds_are_timed_in_interleaved_rounds_with_exact_medians(measure, monkeypatch):
     """Every round times each row once at batch 1 and once at batch 64 (after one warm-up call
     of each size per row), so a drift of the machine reaches all rows; the medians are exact."""
     clock = [0.0]
-    monkeypatch.setattr(report.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: clock[0])
     pauses = []
-    monkeypatch.setattr(report.time, "sleep", pauses.append)
+    monkeypatch.setattr(measure.time, "sleep", pauses.append)
     calls = []
     costs = {"a": [0.010, 0.030, 0.020], "b": [0.100, 0.300, 0.200]}  # per image, per round
 
@@ -404,15 +411,15 @@ def test_speeds_are_timed_in_interleaved_rounds_with_exact_medians(report, monke
         return predict
 
     rows = {"a": {}, "b": {}}
-    timers = [report.Timer(f"{n} [x]", predictor(n), rows[n]) for n in ("a", "b")]
-    images = [word_image("cat")] * report.BATCH
-    report.measure_speeds(timers, images, repeats=3)
+    timers = [measure.Timer(f"{n} [x]", predictor(n), rows[n]) for n in ("a", "b")]
+    images = [word_image("cat")] * measure.BATCH
+    measure.measure_speeds(timers, images, repeats=3)
 
-    batch = report.BATCH
+    batch = measure.BATCH
     warm_up = [("a", 1), ("a", batch), ("b", 1), ("b", batch)]
     one_round = [("a", 1), ("a", batch), ("b", 1), ("b", batch)]
     assert calls == warm_up + one_round * 3
-    assert pauses == [report.SETTLE_S] * 6  # before each row in each round
+    assert pauses == [measure.SETTLE_S] * 6  # before each row in each round
     assert rows["a"]["speed"]["latency_b1_s"] == pytest.approx(0.020)  # median of .01 .03 .02
     assert rows["a"]["speed"]["throughput_b64"] == pytest.approx(1 / 0.020)
     assert rows["b"]["speed"]["latency_b1_s"] == pytest.approx(0.200)
