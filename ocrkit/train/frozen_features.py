@@ -93,7 +93,7 @@ def _sample_keys(part: Dataset) -> list[tuple[str, str]] | None:
 
 @torch.inference_mode()
 def _compute(
-    model: Any, part: Dataset, batch_size: int, half: bool = False
+    model: Any, part: Dataset, batch_size: int, half: bool = False, desc: str = "frozen features"
 ) -> tuple[torch.Tensor, list[str], int]:
     from ocrkit.utils.progress import progress
 
@@ -109,7 +109,7 @@ def _compute(
         labels.extend(s.label for s in pending)
         pending.clear()
 
-    for i in progress(range(len(part)), desc="frozen features", unit="img"):
+    for i in progress(range(len(part)), desc=desc, unit="img"):
         sample = part[i]
         if sample is None:
             skipped += 1
@@ -151,13 +151,17 @@ def cache_frozen_features(
     labels: list[str] = []
     index: list[int] = []
     try:
-        for part in _parts(dataset):
+        parts = _parts(dataset)
+        for number, part in enumerate(parts, 1):
             if id(part) not in unique:
                 first = len(labels)
                 for view in range(views):
                     tag = _view_tag(views, seed, view, part)
+                    desc = f"frozen features, part {number}/{len(parts)}"
+                    desc += f" {getattr(part, 'name', '')}".rstrip()
+                    desc += f", view {view + 1}/{views}" if views > 1 else ""
                     features, part_labels, skipped = _load_or_compute(
-                        model, part, Path(cache_dir), batch_size, tag, half
+                        model, part, Path(cache_dir), batch_size, tag, half, desc
                     )
                     stored.append(features)
                     labels.extend(part_labels)
@@ -185,7 +189,13 @@ def _view_tag(views: int, seed: int, view: int, part: Dataset) -> str:
 
 
 def _load_or_compute(
-    model, part, cache_dir: Path, batch_size: int, view: str = "", half: bool = False
+    model,
+    part,
+    cache_dir: Path,
+    batch_size: int,
+    view: str = "",
+    half: bool = False,
+    desc: str = "frozen features",
 ):
     from safetensors.torch import load_file, save_file
 
@@ -201,7 +211,7 @@ def _load_or_compute(
     try:  # a run that reuses the cache and one that computes it must train alike
         if view:
             np.random.seed(int.from_bytes(hashlib.sha256(view.encode()).digest()[:4], "little"))
-        features, labels, skipped = _compute(model, part, batch_size, half)
+        features, labels, skipped = _compute(model, part, batch_size, half, desc)
     finally:
         np.random.set_state(state)
     if path is not None:
