@@ -10,7 +10,8 @@ wheel's parameters, so that its boxes are the wheel's + the embedded ``default``
 torch) and ``rapidocr`` 3.x's own ``RapidOCR()`` with its defaults (the
 same detector, its angle classifier, its PP-OCRv6 small recognizer). Seconds per image cover
 detection to the final lines (image decoding and model loading excluded). ``N`` in ``SET:N`` takes
-the first N lines of ``annotations.jsonl``. On IC15 (word ground truth) RapidOCR runs with
+the first N lines of ``annotations.jsonl`` (a FUNSD folder, ``funsd_test``: its first N forms in
+file order). On IC15 and FUNSD (word ground truth) RapidOCR runs with
 ``return_word_box=True`` (its timing includes that step) and ocrkit's lines are also split into
 words (cut where the CTC alignment puts the characters, ``ocrkit read``'s default; for PaddleOCR's
 DB parameters also in proportion to character offsets, from the same readings); all are scored
@@ -22,9 +23,9 @@ this comparison.
 Scoring (one-to-one greedy matching by IoU, ICDAR-2015 style): a prediction covering a don't-care
 region (``ignore``) by more than half of its own area is removed; a match needs IoU >= 0.5;
 detection P = matches / predictions, R = matches / cared-for ground truth. End to end, a match
-needs IoU >= 0.5 and equal text after the protocol (``parseq36`` for IC15 words: lowercase
-0-9a-z; ``full95`` for SROIE lines: case-sensitive printable ASCII, spaces kept, runs of
-whitespace collapsed; no length limit); ground truth that the protocol empties is don't-care.
+needs IoU >= 0.5 and equal text after the protocol (``parseq36`` for IC15 and FUNSD words:
+lowercase 0-9a-z; ``full95`` for SROIE lines: case-sensitive printable ASCII, spaces kept, runs
+of whitespace collapsed; no length limit); ground truth that the protocol empties is don't-care.
 """
 
 from __future__ import annotations
@@ -46,13 +47,32 @@ from ocrkit.tabench.geometry import iou_matrix
 from ocrkit.text.protocols import PROTOCOLS
 from ocrkit.utils.hardware import describe_hardware
 
-PROTOCOL = {"ic15_train": "parseq36", "sroie_train": "full95"}
+PROTOCOL = {"ic15_train": "parseq36", "sroie_train": "full95", "funsd_test": "parseq36"}
+WORD_SETS = {"ic15_train", "funsd_test"}  # word ground truth: scored as words too
 
 
 def load_set(root: Path, name: str, limit: int) -> list[dict]:
-    with open(root / name / "annotations.jsonl", encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    """The first ``limit`` (0: all) pages of a set: ``{"image", "instances": [{"points",
+    "text", "ignore"}]}`` from ``annotations.jsonl``, or from a FUNSD folder's
+    ``annotations/*.json`` (in file order; its words, an empty word don't-care)."""
+    folder = root / name
+    if (folder / "annotations").is_dir():
+        records = [_funsd_page(file) for file in sorted((folder / "annotations").glob("*.json"))]
+    else:
+        with open(folder / "annotations.jsonl", encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
     return records[:limit] if limit else records
+
+
+def _funsd_page(file: Path) -> dict:
+    form = json.loads(file.read_text(encoding="utf-8"))["form"]
+    instances = []
+    for word in (w for entry in form for w in entry.get("words", [])):
+        x1, y1, x2, y2 = (float(v) for v in word["box"])
+        text = str(word.get("text") or "").strip()
+        points = [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
+        instances.append({"points": points, "text": text, "ignore": not text})
+    return {"image": f"images/{file.stem}.png", "instances": instances}
 
 
 class Counts:
@@ -143,7 +163,7 @@ def run_set(root: Path, name: str, limit: int, threads: int, model: str) -> Iter
     )
     rapid(np.full((64, 256, 3), 255, np.uint8))  # loads its models (lazily created)
     load_rapid = time.perf_counter() - t0
-    word_level = name == "ic15_train"  # word ground truth: RapidOCR's word boxes too
+    word_level = name in WORD_SETS  # word ground truth: RapidOCR's word boxes too
     keys = ("ocrkit", "ocrkit_words", "ocrkit_paddle_db", "ocrkit_paddle_db_words",
             "ocrkit_paddle_db_words_proportional", "rapidocr", "rapidocr_words", "det_wheel",
             "det_paddle")  # fmt: skip
@@ -225,7 +245,7 @@ def _is_word(entry) -> bool:
 
 def summarize(name, n, planned, proto, loads, seconds, systems) -> dict:
     """The results after the first ``n`` of ``planned`` images (written as the run goes)."""
-    word_level = "rapidocr_words" in systems and name == "ic15_train"
+    word_level = "rapidocr_words" in systems and name in WORD_SETS
     return {
         "set": name,
         "images": n,
